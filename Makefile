@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Everything else is a helper for them.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
+PORT ?= 8000
+
+# the real services for `make test` (see README: "Running against PostgreSQL and Redis")
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/qmedchain
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install lint migrate worker web smoke test-services clean
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py seed_demo
+	@echo "Portal: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 -s var/celerybeat-schedule & \
+	  $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload & \
+	  wait
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+test: install lint
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) QMC_VAR_DIR=var/test-pg \
+	  $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory smoke
+
+# a quick subset under the embedded defaults (SQLite + filesystem broker), so `make run` stays green
+smoke: install
+	rm -rf var/test-embedded
+	env -u DATABASE_URL -u CELERY_BROKER_URL QMC_VAR_DIR=var/test-embedded $(BIN)/pytest -m smoke -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) var

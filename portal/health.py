@@ -1,0 +1,53 @@
+"""GET /healthz: database, broker and storage reachability as JSON; 503 when one is down."""
+
+import os
+import tempfile
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "ok"
+
+
+def _check_storage() -> str:
+    blob_dir = settings.QMC_BLOB_DIR
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=blob_dir, prefix=".healthz-")
+    os.close(fd)
+    os.unlink(path)
+    return "ok"
+
+
+CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
+
+
+def healthz(request):
+    report = {}
+    healthy = True
+    for name, check in CHECKS.items():
+        try:
+            report[name] = check()
+        except Exception as exc:  # any failure means "down"; the type says why, no details leak
+            report[name] = f"down ({type(exc).__name__})"
+            healthy = False
+    report["status"] = "ok" if healthy else "degraded"
+    if report["database"] == "ok":
+        from portal.models import WorkerHeartbeat
+
+        last = WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True).first()
+        report["worker_last_seen"] = last.isoformat() if last else None
+    return JsonResponse(report, status=200 if healthy else 503)

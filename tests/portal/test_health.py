@@ -1,0 +1,33 @@
+import pytest
+from django.db import connection
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_healthz_reports_each_dependency(client):
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["database"] == body["broker"] == body["storage"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_database_is_unreachable(client, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "PORT", "1")  # nothing listens there
+    monkeypatch.setitem(connection.settings_dict, "NAME", "/nonexistent/dir/db.sqlite3")
+    connection.close()
+    try:
+        response = client.get("/healthz")
+    finally:
+        connection.close()
+    assert response.status_code == 503
+    assert response.json()["database"].startswith("down")
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_broker_is_unreachable(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["broker"].startswith("down")
