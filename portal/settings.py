@@ -171,12 +171,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 _fs_broker_dir = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_fs_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_fs_broker_dir / "queue"),
         "data_folder_out": str(_fs_broker_dir / "queue"),
         "processed_folder": str(_fs_broker_dir / "processed"),
+        "control_folder": str(_fs_broker_dir / "control"),
         "store_processed": False,
     }
 else:
