@@ -1,0 +1,120 @@
+"""Blob storage interface shared by all backends (pure module, no Django).
+
+A blob store keeps opaque byte strings (in QMedChain: envelope ciphertext) under a
+content identifier. The identifier is a CIDv1 with the ``raw`` codec (0x55) over a
+sha2-256 multihash, rendered in lower-case base32 (``bafkrei...``), exactly what
+``ipfs add --cid-version=1 --raw-leaves`` prints for content that fits in one block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Protocol, runtime_checkable
+
+from multiformats import CID, multihash
+
+__all__ = [
+    "BlobCorrupted",
+    "BlobNotFound",
+    "BlobStore",
+    "InvalidCID",
+    "StorageError",
+    "StorageUnavailable",
+    "cid_for",
+    "digest_of",
+    "validate_cid",
+]
+
+RAW_CODEC = 0x55
+SHA2_256 = 0x12
+# 'b' (multibase base32) + base32(0x01 0x55 0x12 0x20 + 32-byte digest) = 59 characters.
+_RAW_CID_RE = re.compile(r"\Abafkrei[a-z2-7]{52}\Z")
+
+
+class StorageError(Exception):
+    """Base class of blob storage errors."""
+
+
+class StorageUnavailable(StorageError):
+    """The backend is down, timed out or answered 5xx after all retries. Retry later."""
+
+
+class BlobNotFound(StorageError):
+    """No blob with this CID in the store."""
+
+
+class BlobCorrupted(StorageError):
+    """The bytes held (or returned) for a CID do not hash to that CID."""
+
+
+class InvalidCID(StorageError, ValueError):
+    """Not a canonical CIDv1/raw/sha2-256/base32 string; never used to build a path or URL."""
+
+
+def cid_for(data: bytes) -> str:
+    """CIDv1, raw codec, sha2-256, base32 lower-case (``bafkrei...``) of ``data``."""
+    return str(CID("base32", 1, "raw", multihash.digest(bytes(data), "sha2-256")))
+
+
+def validate_cid(cid: object) -> str:
+    """Return ``cid`` if it is a canonical raw sha2-256 CIDv1 in base32, else raise InvalidCID.
+
+    Checked twice: a strict regular expression (so nothing like ``../`` or ``/`` can pass,
+    whatever the decoder accepts) and a decode + re-encode round trip with ``multiformats``.
+    """
+    if not isinstance(cid, str) or not _RAW_CID_RE.match(cid):
+        raise InvalidCID(f"not a CIDv1 raw sha2-256 base32 string: {str(cid)[:80]!r}")
+    try:
+        parsed = CID.decode(cid)
+    except Exception as exc:  # multiformats raises several error types
+        raise InvalidCID(f"undecodable CID {cid!r}") from exc
+    if (
+        parsed.version != 1
+        or parsed.codec.code != RAW_CODEC
+        or parsed.hashfun.code != SHA2_256
+        or len(parsed.raw_digest) != 32
+        or str(parsed) != cid
+    ):
+        raise InvalidCID(f"not a canonical CIDv1 raw sha2-256 base32 string: {cid!r}")
+    return cid
+
+
+def digest_of(cid: str) -> bytes:
+    """The 32-byte SHA-256 digest inside a (validated) raw CID."""
+    return bytes(CID.decode(validate_cid(cid)).raw_digest)
+
+
+def verify(cid: str, data: bytes) -> bytes:
+    """Return ``data`` if it hashes to ``cid``, else raise BlobCorrupted."""
+    if hashlib.sha256(data).digest() != digest_of(cid):
+        raise BlobCorrupted(f"content of {cid} does not match its hash ({len(data)} bytes read)")
+    return data
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """What the pipeline and viewer code against.
+
+    * ``put`` stores ``data`` and returns its CID; calling it again with the same bytes is
+      a no-op returning the same CID. Store the CID *returned*: for ``LocalCAS`` (and
+      ``KuboRPC`` up to 1 MiB) it equals ``cid_for(data)``; larger Kubo blobs are located
+      through a manifest block (see ``kubo.py``).
+    * ``get`` returns exactly the bytes stored, re-hashed on every read
+      (``BlobCorrupted`` otherwise), ``BlobNotFound`` if absent.
+    * ``delete`` removes (or unpins) the blob; deleting an absent blob is fine.
+    * ``ping`` is a cheap health check that never raises.
+    * Backend outages raise ``StorageUnavailable`` (retryable); bad CIDs ``InvalidCID``.
+    """
+
+    name: str
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, cid: str) -> bytes: ...
+
+    def exists(self, cid: str) -> bool: ...
+
+    def delete(self, cid: str) -> None: ...
+
+    def ping(self) -> bool: ...
