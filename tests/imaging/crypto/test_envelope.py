@@ -5,7 +5,7 @@ import os
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imaging.crypto import envelope as env
@@ -233,7 +233,7 @@ def test_bad_arguments(key):
         decrypt(b"x", b"\x00" * 16, **BIND)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=300), flips=st.lists(st.integers(min_value=0), min_size=1, max_size=4))
 def test_random_bit_flips_never_decrypt(data, flips):
     key = bytes(32)
