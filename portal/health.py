@@ -18,7 +18,9 @@ def _check_database() -> str:
 def _check_broker() -> str:
     from kombu import Connection
 
-    with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS) as conn:
+    with Connection(
+        settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    ) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 

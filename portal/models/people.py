@@ -20,6 +20,8 @@ class Role(models.TextChoices):
     CLINICIAN = "clinician", "Clinician"
     AUDITOR = "auditor", "Auditor"
     ADMIN = "admin", "Administrator"
+    # a registered third-party system; its OAuth2 application acts as this user
+    API_CLIENT = "api_client", "Third-party API client"
 
 
 class User(AbstractUser):
@@ -50,6 +52,10 @@ class User(AbstractUser):
     @property
     def is_auditor(self) -> bool:
         return self.role == Role.AUDITOR
+
+    @property
+    def is_api_client(self) -> bool:
+        return self.role == Role.API_CLIENT
 
     @property
     def is_portal_admin(self) -> bool:

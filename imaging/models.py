@@ -1,0 +1,101 @@
+"""Scans and their stored (encrypted, content-addressed) objects."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ScanStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PREPROCESSING = "preprocessing", "Preprocessing"
+    DIAGNOSING = "diagnosing", "Diagnosing"
+    ENCRYPTING = "encrypting", "Encrypting"
+    STORING = "storing", "Storing"
+    RECORDING = "recording", "Recording on the ledger"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+PIPELINE_ORDER = [
+    ScanStatus.QUEUED,
+    ScanStatus.PREPROCESSING,
+    ScanStatus.DIAGNOSING,
+    ScanStatus.ENCRYPTING,
+    ScanStatus.STORING,
+    ScanStatus.RECORDING,
+    ScanStatus.DONE,
+]
+
+
+class Scan(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scans")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    status = models.CharField(max_length=16, choices=ScanStatus.choices, default=ScanStatus.QUEUED)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # deliveries of the pipeline task (poison-loop guard)
+
+    source_format = models.CharField(max_length=8)  # dicom / png / jpeg
+    original_size = models.PositiveBigIntegerField()
+    original_sha256 = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16, blank=True)
+    body_part = models.CharField(max_length=64, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    frames = models.PositiveIntegerField(default=1)
+
+    pixel_sha256 = models.CharField(max_length=64, blank=True)  # of the 128x128 matrix (canonical layout)
+    preprocess_version = models.CharField(max_length=16, blank=True)
+    diagnosis_label = models.CharField(max_length=32, blank=True)
+    diagnosis_probability = models.FloatField(null=True, blank=True)
+    model_id = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=32, blank=True)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    qwalk_hash = models.CharField(max_length=64, blank=True)  # secondary, simulated fingerprint
+    ledger_event_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["patient", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"scan {self.id}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == ScanStatus.FAILED:
+            return 100
+        return round(100 * PIPELINE_ORDER.index(self.status) / (len(PIPELINE_ORDER) - 1))
+
+
+class ObjectKind(models.TextChoices):
+    ORIGINAL = "original", "Original upload"
+    PREVIEW = "preview", "Preview PNG"
+    MATRIX = "matrix", "Preprocessed 128x128 matrix"
+
+
+class ScanObject(models.Model):
+    """One encrypted blob of a scan. Its data key is wrapped per reader in portal.WrappedKey."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="objects")
+    kind = models.CharField(max_length=10, choices=ObjectKind.choices)
+    version = models.PositiveIntegerField(default=1)
+    cid = models.CharField(max_length=100)
+    ciphertext_sha256 = models.CharField(max_length=64)
+    plaintext_size = models.PositiveBigIntegerField()
+    backend = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "kind", "version"], name="one_object_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.scan_id}"

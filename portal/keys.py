@@ -1,0 +1,73 @@
+"""Key service: readers' key pairs and the data keys wrapped for them.
+
+The maths is in imaging.crypto.hybrid_kem (ML-KEM-768 + X25519, HKDF-SHA256, AES-GCM wrap);
+this module stores keys and answers "wrap this data key for that reader" / "unwrap it for
+me". The wrap context binds object id and reader, so a wrap copied to another row fails.
+"""
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from imaging.crypto import hybrid_kem
+from portal import keyvault
+from portal.models import User, UserKeyPair, WrappedKey
+
+
+class KeyAccessError(Exception):
+    """The reader holds no key for this object (never granted, or revoked)."""
+
+
+def _seal_context(fingerprint: str) -> str:
+    return f"portal.keypair:{fingerprint}"
+
+
+def _wrap_context(object_id: uuid.UUID, reader: User | None) -> bytes:
+    return f"qmedchain.datakey:{object_id}:{reader.pk if reader else 'system'}".encode()
+
+
+def keypair_for(reader: User | None) -> UserKeyPair:
+    """The reader's key pair (the system's for None), created on first use."""
+    lookup = {"user": reader} if reader else {"is_system": True}
+    existing = UserKeyPair.objects.filter(**lookup).first()
+    if existing:
+        return existing
+    public, private = hybrid_kem.generate_keypair()
+    fingerprint = hybrid_kem.key_fingerprint(public)
+    try:
+        with transaction.atomic():
+            return UserKeyPair.objects.create(
+                user=reader,
+                is_system=reader is None,
+                public_key=public,
+                sealed_private_key=keyvault.seal(private, context=_seal_context(fingerprint)),
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:  # another process created it first
+        return UserKeyPair.objects.get(**lookup)
+
+
+def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: User | None) -> WrappedKey:
+    keypair = keypair_for(reader)
+    wrapped = hybrid_kem.wrap(bytes(keypair.public_key), data_key, context=_wrap_context(object_id, reader))
+    row, _ = WrappedKey.objects.update_or_create(
+        object_id=object_id, reader=reader, defaults={"wrapped": wrapped, "patient": patient}
+    )
+    return row
+
+
+def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
+    row = WrappedKey.objects.filter(object_id=object_id, reader=reader).first()
+    if row is None:
+        raise KeyAccessError("no data key is wrapped for this reader")
+    keypair = keypair_for(reader)
+    private = keyvault.unseal(bytes(keypair.sealed_private_key), context=_seal_context(keypair.fingerprint))
+    try:
+        return hybrid_kem.unwrap(private, bytes(row.wrapped), context=_wrap_context(object_id, reader))
+    except hybrid_kem.UnwrapError as exc:
+        raise KeyAccessError("the wrapped data key failed authentication") from exc
+
+
+def delete_wraps(*, reader: User, object_ids) -> int:
+    deleted, _ = WrappedKey.objects.filter(reader=reader, object_id__in=list(object_ids)).delete()
+    return deleted

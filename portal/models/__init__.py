@@ -1,0 +1,21 @@
+from portal.models.access import AccessEvent, BreakGlass, Notification
+from portal.models.consent import Action, Consent, ConsentStatus, Purpose, ScopeKind
+from portal.models.keys import UserKeyPair, WrappedKey
+from portal.models.people import Organisation, Role, User, WorkerHeartbeat
+
+__all__ = [
+    "AccessEvent",
+    "Action",
+    "BreakGlass",
+    "Consent",
+    "ConsentStatus",
+    "Notification",
+    "Organisation",
+    "Purpose",
+    "Role",
+    "ScopeKind",
+    "User",
+    "UserKeyPair",
+    "WorkerHeartbeat",
+    "WrappedKey",
+]
