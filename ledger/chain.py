@@ -1,0 +1,346 @@
+"""Entry format and streaming log verification (no Django, no database).
+
+An entry's leaf data is the canonical JSON (ledger.canonical) of
+
+    {"v": 1, "index": i, "event_id": "<uuid>", "type": "<event type>",
+     "time": "<UTC ISO 8601, microseconds, Z>", "prev": "<hex leaf hash of entry i-1,
+     64 zeroes for entry 0>", "key": "<signing key id, 8 hex>", "payload": {...},
+     "fingerprints": {...}}          # "fingerprints" only when present
+
+its leaf hash is RFC 9162 ``SHA-256(0x00 || leaf data)``, and its signature is Falcon-512
+over ``b"qmedchain/ledger/entry/v1\\n" || leaf hash`` with the key `key`.
+
+`LogVerifier` checks a log in one pass with O(log n) memory: feed entries in index order
+(`entry`), and checkpoints (`checkpoint`) whenever the tree has reached their size.
+Stored interior nodes can be cross-checked as they stream by (`expect_nodes`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ledger import canonical, merkle, note
+
+ENTRY_CONTEXT = b"qmedchain/ledger/entry/v1\n"
+ZERO_HASH = bytes(32)
+TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+class VerificationFailure(Exception):
+    """The first thing that failed: `index` (entry index, or None), `check`, `message`."""
+
+    def __init__(self, index: int | None, check: str, message: str):
+        super().__init__(message)
+        self.index = index
+        self.check = check
+        self.message = message
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "check": self.check, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"index {self.index}: " if self.index is not None else ""
+        return f"{where}{self.check}: {self.message}"
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    index: int
+    event_id: str
+    event_type: str
+    timestamp: str
+    prev_hash: bytes
+    payload: str  # canonical JSON text
+    fingerprints: str | None
+    leaf_hash: bytes
+    key_id: str
+    signature: bytes
+
+
+def leaf_data(
+    *,
+    index: int,
+    event_id: str,
+    event_type: str,
+    timestamp: str,
+    prev_hash: bytes,
+    key_id: str,
+    payload: str,
+    fingerprints: str | None,
+) -> bytes:
+    obj = {
+        "v": 1,
+        "index": index,
+        "event_id": event_id,
+        "type": event_type,
+        "time": timestamp,
+        "prev": prev_hash.hex(),
+        "key": key_id,
+        "payload": json.loads(payload),
+    }
+    if fingerprints is not None:
+        obj["fingerprints"] = json.loads(fingerprints)
+    return canonical.canonical_bytes(obj)
+
+
+def entry_message(leaf: bytes) -> bytes:
+    return ENTRY_CONTEXT + leaf
+
+
+def record_leaf_hash(e: EntryRecord) -> bytes:
+    return merkle.leaf_hash(
+        leaf_data(
+            index=e.index,
+            event_id=e.event_id,
+            event_type=e.event_type,
+            timestamp=e.timestamp,
+            prev_hash=e.prev_hash,
+            key_id=e.key_id,
+            payload=e.payload,
+            fingerprints=e.fingerprints,
+        )
+    )
+
+
+# --- JSON forms used by exports, receipts and the API --------------------------------------
+
+
+def entry_to_json(e: EntryRecord) -> dict:
+    return {
+        "index": e.index,
+        "event_id": e.event_id,
+        "event_type": e.event_type,
+        "timestamp": e.timestamp,
+        "prev_hash": e.prev_hash.hex(),
+        "payload": json.loads(e.payload),
+        "fingerprints": json.loads(e.fingerprints) if e.fingerprints is not None else None,
+        "leaf_hash": e.leaf_hash.hex(),
+        "key_id": e.key_id,
+        "signature": base64.b64encode(e.signature).decode(),
+    }
+
+
+def _hex32(value, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a hex string")
+    raw = bytes.fromhex(value)
+    if len(raw) != 32:
+        raise ValueError(f"{what} must be 32 bytes")
+    return raw
+
+
+def entry_from_json(d) -> EntryRecord:
+    """Parse an entry from its JSON form; raises ValueError naming the bad field."""
+    if not isinstance(d, dict):
+        raise ValueError("entry is not an object")
+    try:
+        index = d["index"]
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ValueError("index must be a non-negative integer")
+        fp = d.get("fingerprints")
+        for k in ("event_id", "event_type", "timestamp", "key_id", "signature"):
+            if not isinstance(d[k], str):
+                raise ValueError(f"{k} must be a string")
+        if not isinstance(d["payload"], dict) or (fp is not None and not isinstance(fp, dict)):
+            raise ValueError("payload/fingerprints must be objects")
+        return EntryRecord(
+            index=index,
+            event_id=d["event_id"],
+            event_type=d["event_type"],
+            timestamp=d["timestamp"],
+            prev_hash=_hex32(d["prev_hash"], "prev_hash"),
+            payload=canonical.dumps(d["payload"]),
+            fingerprints=canonical.dumps(fp) if fp is not None else None,
+            leaf_hash=_hex32(d["leaf_hash"], "leaf_hash"),
+            key_id=d["key_id"],
+            signature=base64.b64decode(d["signature"], validate=True),
+        )
+    except KeyError as exc:
+        raise ValueError(f"entry lacks field {exc.args[0]!r}") from None
+    except (binascii.Error, canonical.CanonicalError) as exc:
+        raise ValueError(f"entry field is malformed: {exc}") from None
+
+
+def key_to_json(name: str, algorithm: str, public_key: bytes, *, created_at=None, retired_at=None) -> dict:
+    v = note.Verifier(name, algorithm, public_key)
+    return {
+        "key_id": v.key_id_hex,
+        "name": name,
+        "algorithm": algorithm,
+        "public_key": base64.b64encode(public_key).decode(),
+        "vkey": v.vkey,
+        "created_at": created_at,
+        "retired_at": retired_at,
+    }
+
+
+def key_from_json(d) -> note.Verifier:
+    if not isinstance(d, dict):
+        raise ValueError("key is not an object")
+    try:
+        v = note.Verifier(d["name"], d["algorithm"], base64.b64decode(d["public_key"], validate=True))
+    except (KeyError, TypeError, binascii.Error):
+        raise ValueError("key entry is malformed") from None
+    if v.algorithm not in note.ALGORITHMS:
+        raise ValueError(f"unknown key algorithm {v.algorithm!r}")
+    if len(v.public_key) != note.PUBLIC_KEY_SIZES[v.algorithm]:
+        raise ValueError(f"key {d.get('key_id')} has the wrong public key length")
+    if d.get("key_id") != v.key_id_hex:
+        raise ValueError(f"key id {d.get('key_id')!r} does not match its public key")
+    return v
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+class LogVerifier:
+    """One-pass verifier; raises VerificationFailure at the first problem."""
+
+    def __init__(self, keys: Iterable[note.Verifier], origin: str):
+        self.origin = origin
+        self.keys = list(keys)
+        self.entry_keys = {k.key_id_hex: k for k in self.keys if k.algorithm == note.ALG_FALCON}
+        self.note_keys = [k for k in self.keys if k.name == origin]
+        self.tree = merkle.CompactRange(on_node=self._on_node)
+        self.prev = ZERO_HASH
+        self.checkpoints = 0
+        self.last_checkpoint: tuple[int, bytes] | None = None
+        self._expected_nodes: list | None = None
+        self._verify = {}
+
+    def _on_node(self, level: int, idx: int, h: bytes) -> None:
+        if self._expected_nodes is not None:
+            self._expected_nodes.append((level, idx, h))
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    def entry(self, e: EntryRecord, *, stored_nodes: list | None = None) -> None:
+        i = self.tree.size
+        if e.index != i:
+            if e.index > i:
+                raise VerificationFailure(
+                    i, "missing", f"entry {i} is missing (next stored entry is {e.index})"
+                )
+            raise VerificationFailure(e.index, "duplicate", f"entry {e.index} appears twice or out of order")
+        try:
+            uuid.UUID(e.event_id)
+        except ValueError:
+            raise VerificationFailure(i, "event_id", "event id is not a UUID") from None
+        if not TIME_RE.match(e.timestamp):
+            raise VerificationFailure(i, "timestamp", "timestamp is not UTC ISO 8601 with microseconds")
+        if not canonical.is_canonical(e.payload.encode()):
+            raise VerificationFailure(i, "payload", "payload is not canonical JSON")
+        if e.fingerprints is not None and not canonical.is_canonical(e.fingerprints.encode()):
+            raise VerificationFailure(i, "fingerprints", "fingerprints are not canonical JSON")
+        try:
+            leaf = record_leaf_hash(e)
+        except (ValueError, canonical.CanonicalError) as exc:
+            raise VerificationFailure(i, "leaf_hash", f"cannot rebuild leaf data: {exc}") from None
+        if leaf != e.leaf_hash:
+            raise VerificationFailure(i, "leaf_hash", "stored leaf hash does not match the entry's contents")
+        if e.prev_hash != self.prev:
+            raise VerificationFailure(i, "prev_hash", f"previous-hash link does not match entry {i - 1}")
+        key = self.entry_keys.get(e.key_id)
+        if key is None:
+            raise VerificationFailure(i, "key", f"entry is signed with unpublished key {e.key_id!r}")
+        if not note._safe_verify(note.falcon_512, key.public_key, entry_message(leaf), e.signature):
+            raise VerificationFailure(
+                i, "signature", f"Falcon-512 signature by key {e.key_id} does not verify"
+            )
+        if stored_nodes is not None:
+            self._expected_nodes = []
+            self.tree.append(leaf)
+            got, self._expected_nodes = self._expected_nodes, None
+            want = sorted(got)
+            have = sorted((lv, ix, bytes(h)) for lv, ix, h in stored_nodes)
+            if want != have:
+                raise VerificationFailure(
+                    i, "tree_node", "stored interior hashes completed by this entry are wrong"
+                )
+        else:
+            self.tree.append(leaf)
+        self.prev = leaf
+
+    def checkpoint(self, signed_note: str, *, label: str = "") -> None:
+        """Check a checkpoint whose tree size must equal the number of entries fed so far."""
+        where = label or f"checkpoint at size {self.tree.size}"
+        last = self.tree.size - 1 if self.tree.size else None
+        try:
+            text, _ = note.open_note(signed_note, self.note_keys, require={note.ALG_FALCON, note.ALG_MLDSA})
+            cp = note.parse_checkpoint(text)
+        except note.NoteError as exc:
+            raise VerificationFailure(last, "checkpoint_signature", f"{where}: {exc}") from None
+        if cp.origin != self.origin:
+            raise VerificationFailure(
+                last, "checkpoint_origin", f"{where}: origin {cp.origin!r} is not {self.origin!r}"
+            )
+        if self.last_checkpoint and cp.size < self.last_checkpoint[0]:
+            raise VerificationFailure(last, "checkpoint_order", f"{where}: tree size went backwards")
+        if cp.size != self.tree.size:
+            raise VerificationFailure(last, "checkpoint_size", f"{where}: note says size {cp.size}")
+        if cp.root != self.tree.root():
+            prev = self.last_checkpoint
+            span = f"entries {prev[0]}..{cp.size - 1}" if prev else f"entries 0..{cp.size - 1}"
+            raise VerificationFailure(
+                last,
+                "checkpoint_root",
+                f"{where}: signed root does not match the root recomputed from the entries "
+                f"(a change in {span}, or the checkpoint is inconsistent with its predecessor)",
+            )
+        self.last_checkpoint = (cp.size, cp.root)
+        self.checkpoints += 1
+
+
+def checkpoint_size(signed_note: str) -> int:
+    """Tree size from a checkpoint note without verifying it (to order/merge streams)."""
+    try:
+        text, _ = note.split_note(signed_note)
+        return note.parse_checkpoint(text).size
+    except note.NoteError:
+        return -1
+
+
+def verify_stream(
+    entries: Iterable[tuple[EntryRecord, list | None]],
+    checkpoints: Iterable[str],
+    keys: Iterable[note.Verifier],
+    origin: str,
+) -> LogVerifier:
+    """Verify a whole log: entries (with optional stored nodes) in index order, checkpoint
+    notes in creation order. Raises VerificationFailure; returns the verifier on success."""
+    v = LogVerifier(keys, origin)
+    cps = iter(checkpoints)
+    pending = next(cps, None)
+    n = 0
+
+    def drain():
+        nonlocal pending, n
+        while pending is not None:
+            size = checkpoint_size(pending)
+            if size == -1 or size == v.size or (size < v.size):
+                n += 1
+                v.checkpoint(pending, label=f"checkpoint #{n} (size {size})")
+                pending = next(cps, None)
+            else:
+                break
+
+    drain()
+    for e, nodes in entries:
+        v.entry(e, stored_nodes=nodes)
+        drain()
+    if pending is not None:
+        size = checkpoint_size(pending)
+        raise VerificationFailure(
+            v.size if v.size else 0,
+            "missing",
+            f"checkpoint #{n + 1} covers {size} entries but only {v.size} exist (entry {v.size} is missing)",
+        )
+    return v

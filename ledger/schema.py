@@ -1,0 +1,336 @@
+"""What a ledger payload may hold (no Django).
+
+Only pseudonymous ids, hashes, CIDs, enumerated words, numbers and timestamps — never free
+text, names, e-mail addresses or raw ids of patients. Each event type has a set of allowed
+field names; each field name has one shape:
+
+=================  ===========================================================================
+shape              accepted values
+=================  ===========================================================================
+pid                pseudonymous id: 32 lowercase hex (``portal.keyvault.pseudonym``)
+ref                a UUID, a pid, or a non-negative integer (ids of scans, consents, orgs ...)
+sha256             64 lowercase hex
+hex                16–128 lowercase hex (other digests, e.g. quantum-walk hashes)
+key_id             8 lowercase hex (a ledger signing key ID)
+cid                IPFS CID: CIDv0 (``Qm`` + 44 base58) or CIDv1 base32 (``b`` + [a-z2-7])
+word               enumerated word: lowercase ``[a-z0-9][a-z0-9._:-]{0,47}``
+words              list (at most 32) of words
+int                non-negative integer
+number             finite number
+bool               true / false
+ts                 ISO 8601 timestamp with a timezone (normalised to UTC ``...Z``)
+=================  ===========================================================================
+
+`uuid.UUID` values become strings, aware `datetime` values become ``ts`` strings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import UTC, datetime
+
+EVENT_TYPES = (
+    "scan.registered",
+    "scan.accessed",
+    "access.denied",
+    "consent.granted",
+    "consent.revoked",
+    "consent.expired",
+    "breakglass.used",
+    "key.rotated",
+    "model.registered",
+)
+
+
+class PayloadError(ValueError):
+    pass
+
+
+PID_RE = re.compile(r"^[0-9a-f]{32}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+HEX_RE = re.compile(r"^(?:[0-9a-f]{2}){8,64}$")
+KEY_ID_RE = re.compile(r"^[0-9a-f]{8}$")
+CID_RE = re.compile(r"^(?:Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{40,120})$")
+WORD_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,47}$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+# field name -> shape
+FIELDS: dict[str, str] = {
+    # people, always pseudonymous
+    "patient": "pid",
+    "actor": "pid",
+    "clinician": "pid",
+    "reader": "pid",
+    "grantee": "pid",
+    "grantor": "pid",
+    "uploader": "pid",
+    "subject": "pid",
+    # object references
+    "scan_id": "ref",
+    "consent_id": "ref",
+    "organisation": "ref",
+    "grantee_organisation": "ref",
+    "request_id": "ref",
+    "model_id": "word",
+    "job_id": "ref",
+    # hashes and content ids
+    "sha256": "sha256",
+    "pixel_sha256": "sha256",
+    "original_sha256": "sha256",
+    "ciphertext_sha256": "sha256",
+    "derived_sha256": "sha256",
+    "model_sha256": "sha256",
+    "weights_sha256": "sha256",
+    "public_key_sha256": "sha256",
+    "manifest_sha256": "sha256",
+    "qwalk_hash": "hex",
+    "cid": "cid",
+    "original_cid": "cid",
+    "ciphertext_cid": "cid",
+    "derived_cid": "cid",
+    "old_key_id": "key_id",
+    "new_key_id": "key_id",
+    "key_id": "key_id",
+    # enumerations
+    "kind": "word",
+    "action": "word",
+    "purpose": "word",
+    "reason": "word",
+    "role": "word",
+    "decision": "word",
+    "status": "word",
+    "scope": "word",
+    "scopes": "words",
+    "diagnosis": "word",
+    "label": "word",
+    "modality": "word",
+    "algorithm": "word",
+    "version": "word",
+    "format": "word",
+    "via": "word",
+    "storage": "word",
+    # numbers
+    "score": "number",
+    "confidence": "number",
+    "probability": "number",
+    "accuracy": "number",
+    "auc": "number",
+    "size_bytes": "int",
+    "width": "int",
+    "height": "int",
+    "frames": "int",
+    "attempt": "int",
+    "duration_seconds": "int",
+    "emergency": "bool",
+    # times
+    "at": "ts",
+    "expires_at": "ts",
+    "valid_from": "ts",
+    "valid_until": "ts",
+    "granted_at": "ts",
+    "revoked_at": "ts",
+}
+
+_COMMON = {"actor", "at", "request_id", "role", "organisation", "purpose", "reason", "via"}
+_SCAN = {
+    "scan_id",
+    "patient",
+    "clinician",
+    "uploader",
+    "reader",
+    "sha256",
+    "pixel_sha256",
+    "original_sha256",
+    "ciphertext_sha256",
+    "derived_sha256",
+    "manifest_sha256",
+    "qwalk_hash",
+    "cid",
+    "original_cid",
+    "ciphertext_cid",
+    "derived_cid",
+    "model_id",
+    "model_sha256",
+    "diagnosis",
+    "label",
+    "score",
+    "confidence",
+    "probability",
+    "modality",
+    "format",
+    "kind",
+    "size_bytes",
+    "width",
+    "height",
+    "frames",
+    "storage",
+    "status",
+    "job_id",
+    "attempt",
+    "action",
+    "decision",
+}
+_CONSENT = {
+    "consent_id",
+    "patient",
+    "grantee",
+    "grantor",
+    "grantee_organisation",
+    "scan_id",
+    "scope",
+    "scopes",
+    "valid_from",
+    "valid_until",
+    "expires_at",
+    "granted_at",
+    "revoked_at",
+    "status",
+    "kind",
+}
+
+ALLOWED: dict[str, set[str]] = {
+    "scan.registered": _COMMON | _SCAN,
+    "scan.accessed": _COMMON | _SCAN | {"consent_id", "emergency"},
+    "access.denied": _COMMON | _SCAN | {"consent_id", "emergency", "subject"},
+    "consent.granted": _COMMON | _CONSENT,
+    "consent.revoked": _COMMON | _CONSENT,
+    "consent.expired": _COMMON | _CONSENT,
+    "breakglass.used": _COMMON
+    | {
+        "scan_id",
+        "patient",
+        "clinician",
+        "consent_id",
+        "duration_seconds",
+        "expires_at",
+        "emergency",
+        "scope",
+        "action",
+        "decision",
+    },
+    "key.rotated": _COMMON
+    | {"old_key_id", "new_key_id", "key_id", "algorithm", "public_key_sha256", "kind", "subject"},
+    "model.registered": _COMMON
+    | {
+        "model_id",
+        "model_sha256",
+        "weights_sha256",
+        "version",
+        "algorithm",
+        "kind",
+        "accuracy",
+        "auc",
+        "label",
+        "format",
+        "size_bytes",
+    },
+}
+
+REQUIRED: dict[str, set[str]] = {
+    "scan.registered": {"scan_id"},
+    "scan.accessed": {"scan_id"},
+    "access.denied": set(),
+    "consent.granted": {"consent_id"},
+    "consent.revoked": {"consent_id"},
+    "consent.expired": {"consent_id"},
+    "breakglass.used": {"actor"},
+    "key.rotated": {"new_key_id"},
+    "model.registered": {"model_id"},
+}
+
+
+def _ts(value) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PayloadError("naive datetime")
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise PayloadError("not an ISO 8601 timestamp") from None
+        if dt.tzinfo is None:
+            raise PayloadError("timestamp has no timezone")
+    else:
+        raise PayloadError("not a timestamp")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _check(shape: str, value):
+    if isinstance(value, uuid.UUID):
+        value = str(value)
+    if shape == "ts":
+        return _ts(value)
+    if shape == "bool":
+        if isinstance(value, bool):
+            return value
+        raise PayloadError("not a boolean")
+    if shape in ("int", "number"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PayloadError("not a number")
+        if shape == "int" and (not isinstance(value, int) or value < 0 or value > 2**53 - 1):
+            raise PayloadError("not a non-negative integer")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PayloadError("not a finite number")
+        return value
+    if shape == "words":
+        if not isinstance(value, list | tuple) or len(value) > 32:
+            raise PayloadError("not a list of at most 32 words")
+        return [_check("word", v) for v in value]
+    if shape == "ref" and isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise PayloadError("negative id")
+        return value
+    if not isinstance(value, str):
+        raise PayloadError("not a string")
+    ok = {
+        "pid": lambda v: PID_RE.match(v),
+        "ref": lambda v: UUID_RE.match(v) or PID_RE.match(v),
+        "sha256": lambda v: SHA256_RE.match(v),
+        "hex": lambda v: HEX_RE.match(v),
+        "key_id": lambda v: KEY_ID_RE.match(v),
+        "cid": lambda v: CID_RE.match(v),
+        "word": lambda v: WORD_RE.match(v),
+    }[shape](value)
+    if not ok:
+        raise PayloadError(f"is not a {shape}")
+    return value
+
+
+def clean_payload(event_type: str, payload) -> dict:
+    """Validated, normalised copy of `payload`; raises PayloadError naming the problem."""
+    if event_type not in EVENT_TYPES:
+        raise PayloadError(f"unknown event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}")
+    if not isinstance(payload, dict):
+        raise PayloadError("payload must be a dict")
+    allowed = ALLOWED[event_type]
+    out = {}
+    for key, value in payload.items():
+        if not isinstance(key, str) or key not in allowed:
+            raise PayloadError(
+                f"field {key!r} is not allowed in {event_type} (allowed: {', '.join(sorted(allowed))})"
+            )
+        try:
+            out[key] = _check(FIELDS[key], value)
+        except PayloadError as exc:
+            raise PayloadError(f"field {key!r} of {event_type}: {exc} (expected {FIELDS[key]})") from None
+    missing = REQUIRED[event_type] - out.keys()
+    if missing:
+        raise PayloadError(f"{event_type} needs {', '.join(sorted(missing))}")
+    return out
+
+
+def clean_fingerprints(fingerprints) -> dict | None:
+    """Extra fingerprints: {word: hex digest}, e.g. {"qwalk": "<hex>"}."""
+    if fingerprints is None:
+        return None
+    if not isinstance(fingerprints, dict) or not fingerprints or len(fingerprints) > 8:
+        raise PayloadError("fingerprints must be a non-empty dict of at most 8 entries")
+    for k, v in fingerprints.items():
+        if not isinstance(k, str) or not WORD_RE.match(k):
+            raise PayloadError(f"fingerprint name {k!r} is not a word")
+        if not isinstance(v, str) or not HEX_RE.match(v):
+            raise PayloadError(f"fingerprint {k!r} is not lowercase hex (16-128 chars)")
+    return dict(fingerprints)

@@ -1,0 +1,185 @@
+"""Reads from the ledger: entries, proofs from stored subtrees (O(log n) rows), receipts."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q
+
+from ledger import chain, merkle, note
+from ledger.models import Checkpoint, Entry, Head, SigningKey, TreeNode
+
+
+def _uuid(event_id) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(event_id))
+    except ValueError:
+        return None
+
+
+def entry_for_event(event_id) -> Entry | None:
+    eid = _uuid(event_id)
+    return Entry.objects.filter(event_id=eid).first() if eid else None
+
+
+def tree_size() -> int:
+    return Head.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    return Checkpoint.objects.order_by("-id").first()
+
+
+def record(e: Entry) -> chain.EntryRecord:
+    return chain.EntryRecord(
+        index=e.index,
+        event_id=str(e.event_id),
+        event_type=e.event_type,
+        timestamp=e.timestamp,
+        prev_hash=bytes(e.prev_hash),
+        payload=e.payload,
+        fingerprints=e.fingerprints,
+        leaf_hash=bytes(e.leaf_hash),
+        key_id=e.key_id,
+        signature=bytes(e.signature),
+    )
+
+
+def entry_json(e: Entry) -> dict:
+    return chain.entry_to_json(record(e))
+
+
+def fetch_nodes(ids) -> dict[tuple[int, int], bytes]:
+    ids = set(ids)
+    if not ids:
+        return {}
+    cond = reduce(or_, (Q(level=lv, idx=ix) for lv, ix in ids))
+    return {
+        (lv, ix): bytes(h) for lv, ix, h in TreeNode.objects.filter(cond).values_list("level", "idx", "hash")
+    }
+
+
+def _proof(plan) -> list[bytes]:
+    return merkle.assemble(plan, fetch_nodes(merkle.unique_nodes(plan)))
+
+
+def root_at(size: int) -> bytes:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return _proof([merkle.root_nodes(size)])[0]
+
+
+def inclusion_proof(index: int, size: int) -> list[bytes]:
+    """Raises merkle.ProofError when index/size are out of range or nodes are missing."""
+    if size > tree_size():
+        raise merkle.ProofError(f"tree size {size} is beyond the log size")
+    return _proof(merkle.inclusion_nodes(index, size))
+
+
+def consistency_proof(first: int, second: int) -> list[bytes]:
+    if second > tree_size():
+        raise merkle.ProofError(f"tree size {second} is beyond the log size")
+    return _proof(merkle.consistency_nodes(first, second))
+
+
+def public_keys() -> list[dict]:
+    return [
+        chain.key_to_json(
+            k.name,
+            k.algorithm,
+            bytes(k.public_key),
+            created_at=k.created_at.isoformat() if k.created_at else None,
+            retired_at=k.retired_at.isoformat() if k.retired_at else None,
+        )
+        for k in SigningKey.objects.order_by("id")
+    ]
+
+
+def verifiers() -> list[note.Verifier]:
+    return [
+        note.Verifier(k.name, k.algorithm, bytes(k.public_key)) for k in SigningKey.objects.order_by("id")
+    ]
+
+
+def receipt_for_event(event_id) -> dict | None:
+    """Self-contained receipt (entry, signed checkpoint, inclusion proof, public keys), or
+    None until a checkpoint covers the entry."""
+    e = entry_for_event(event_id)
+    if e is None:
+        return None
+    cp = Checkpoint.objects.filter(tree_size__gt=e.index).order_by("-id").first()
+    if cp is None:
+        return None
+    proof = inclusion_proof(e.index, cp.tree_size)
+    from ledger.services import origin
+
+    return {
+        "format": "qmedchain-ledger-receipt/v1",
+        "origin": origin(),
+        "entry": entry_json(e),
+        "tree_size": cp.tree_size,
+        "checkpoint": cp.note,
+        "inclusion_proof": [base64.b64encode(h).decode() for h in proof],
+        "keys": public_keys(),
+    }
+
+
+# --- streaming for verify / export ---------------------------------------------------------------
+
+
+def iter_entries(chunk: int = 1000, *, with_nodes: bool = True) -> Iterator[tuple[Entry, list | None]]:
+    """Entries in index order with the tree nodes each one completed; bounded memory."""
+    start = 0
+    fields = (
+        "index",
+        "event_id",
+        "event_type",
+        "timestamp",
+        "prev_hash",
+        "payload",
+        "fingerprints",
+        "leaf_hash",
+        "key_id",
+        "signature",
+    )
+    while True:
+        rows = list(Entry.objects.filter(index__gte=start).order_by("index").values_list(*fields)[:chunk])
+        if not rows:
+            return
+        lo, hi = rows[0][0], rows[-1][0]
+        by_leaf: dict[int, list] = {}
+        if with_nodes:
+            for leaf, lv, ix, h in TreeNode.objects.filter(leaf__gte=lo, leaf__lte=hi).values_list(
+                "leaf", "level", "idx", "hash"
+            ):
+                by_leaf.setdefault(leaf, []).append((lv, ix, bytes(h)))
+        for r in rows:
+            rec = chain.EntryRecord(
+                index=r[0],
+                event_id=str(r[1]),
+                event_type=r[2],
+                timestamp=r[3],
+                prev_hash=bytes(r[4]),
+                payload=r[5],
+                fingerprints=r[6],
+                leaf_hash=bytes(r[7]),
+                key_id=r[8],
+                signature=bytes(r[9]),
+            )
+            yield rec, (by_leaf.get(r[0], []) if with_nodes else None)
+        start = hi + 1
+
+
+def iter_checkpoints(chunk: int = 200) -> Iterator[str]:
+    last = 0
+    while True:
+        rows = list(Checkpoint.objects.filter(id__gt=last).order_by("id").values_list("id", "note")[:chunk])
+        if not rows:
+            return
+        for _pk, n in rows:
+            yield n
+        last = rows[-1][0]

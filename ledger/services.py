@@ -1,0 +1,318 @@
+"""Writes to the ledger.
+
+Other apps call exactly one function::
+
+    from ledger.services import record_event, LedgerPayloadError
+    event_id = record_event(event_type="scan.registered", payload={"scan_id": ..., "patient": pid, ...})
+
+`record_event` validates the payload (see `ledger.schema` for allowed fields and shapes),
+inserts a `PendingEvent` inside the caller's transaction and, on commit, enqueues the Celery
+task that signs and appends. Nothing is signed while a request waits.
+
+`append_pending` (the worker's function) assigns indexes under the locked head row, signs
+each entry with Falcon-512, stores the entries and the interior hashes they complete, and
+deletes the pending rows — all in one transaction, so a crash leaves either everything or
+nothing. A checkpoint is signed every `LEDGER_CHECKPOINT_EVERY` entries, and by the periodic
+task when the newest checkpoint is older than `LEDGER_CHECKPOINT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ledger import canonical, chain, merkle, note
+from ledger.models import Checkpoint, Entry, Head, PendingEvent, SigningKey, TreeNode
+from ledger.schema import EVENT_TYPES, PayloadError, clean_fingerprints, clean_payload
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EVENT_TYPES",
+    "LedgerPayloadError",
+    "record_event",
+    "append_pending",
+    "create_checkpoint",
+    "ensure_keys",
+    "rotate_keys",
+]
+
+
+class LedgerPayloadError(PayloadError):
+    """Unknown event type, or a payload field that is not allowed / not of its shape."""
+
+
+def origin() -> str:
+    return getattr(settings, "LEDGER_ORIGIN", "qmedchain.local/ledger")
+
+
+def checkpoint_every() -> int:
+    return int(getattr(settings, "LEDGER_CHECKPOINT_EVERY", 64))
+
+
+def checkpoint_seconds() -> int:
+    return int(getattr(settings, "LEDGER_CHECKPOINT_SECONDS", 60))
+
+
+# --- recording (request path: no signing) -----------------------------------------------------
+
+
+def record_event(
+    *,
+    event_type: str,
+    payload: dict,
+    fingerprints: dict | None = None,
+    event_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Record an event for the ledger inside the caller's transaction; returns its event id.
+
+    Idempotent by `event_id`: passing an id that is already pending or appended records
+    nothing new and returns the same id. Raises LedgerPayloadError on a bad payload.
+    """
+    try:
+        clean = clean_payload(event_type, payload)
+        fps = clean_fingerprints(fingerprints)
+    except PayloadError as exc:
+        raise LedgerPayloadError(str(exc)) from None
+    eid = uuid.UUID(str(event_id)) if event_id is not None else uuid.uuid4()
+    with transaction.atomic():
+        if event_id is not None and (
+            PendingEvent.objects.filter(event_id=eid).exists() or Entry.objects.filter(event_id=eid).exists()
+        ):
+            return eid
+        PendingEvent.objects.create(
+            event_id=eid,
+            event_type=event_type,
+            payload=canonical.dumps(clean),
+            fingerprints=canonical.dumps(fps) if fps is not None else None,
+        )
+    transaction.on_commit(_enqueue_append)
+    return eid
+
+
+def _enqueue_append() -> None:
+    try:
+        from ledger.tasks import append_pending_task
+
+        append_pending_task.apply_async(retry=False)
+    except Exception:  # noqa: BLE001 - the periodic task picks the pending row up later
+        log.warning("ledger: could not enqueue the append task; the periodic task will append", exc_info=True)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+_signer_cache: dict[str, note.Signer] = {}
+
+
+def _context(algorithm: str, key_id: str) -> str:
+    return f"ledger.{algorithm}:{key_id}"
+
+
+def _new_key(algorithm: str) -> SigningKey:
+    from portal.keyvault import seal
+
+    for _ in range(5):
+        pk, sk = note.generate(algorithm)
+        kid = note.key_id_hex(origin(), algorithm, pk)
+        if not SigningKey.objects.filter(key_id=kid).exists():
+            return SigningKey.objects.create(
+                key_id=kid,
+                name=origin(),
+                algorithm=algorithm,
+                public_key=pk,
+                sealed_private_key=seal(sk, context=_context(algorithm, kid)),
+            )
+    raise RuntimeError("could not find an unused key id")
+
+
+def signer_for(key: SigningKey) -> note.Signer:
+    s = _signer_cache.get(key.key_id)
+    if s is None:
+        from portal.keyvault import unseal
+
+        sk = unseal(bytes(key.sealed_private_key), context=_context(key.algorithm, key.key_id))
+        s = note.Signer(key.name, key.algorithm, bytes(key.public_key), sk)
+        _signer_cache[key.key_id] = s
+    return s
+
+
+def active_key(algorithm: str) -> SigningKey | None:
+    return (
+        SigningKey.objects.filter(algorithm=algorithm, retired_at__isnull=True, name=origin())
+        .order_by("-id")
+        .first()
+    )
+
+
+def ensure_keys() -> dict[str, SigningKey]:
+    """Active Falcon-512 and ML-DSA-44 keys, generated on first use. Call under the head lock."""
+    out = {}
+    for alg in (note.ALG_FALCON, note.ALG_MLDSA):
+        out[alg] = active_key(alg) or _new_key(alg)
+    return out
+
+
+def rotate_keys(*, algorithms=(note.ALG_FALCON, note.ALG_MLDSA)) -> list[uuid.UUID]:
+    """Retire the active keys, make new ones and record a `key.rotated` event for each."""
+    events = []
+    with transaction.atomic():
+        _lock_head()
+        for alg in algorithms:
+            old = active_key(alg)
+            if old is not None:
+                SigningKey.objects.filter(pk=old.pk).update(retired_at=timezone.now())
+            new = _new_key(alg)
+            payload = {
+                "new_key_id": new.key_id,
+                "algorithm": alg,
+                "public_key_sha256": hashlib.sha256(bytes(new.public_key)).hexdigest(),
+                "at": timezone.now(),
+            }
+            if old is not None:
+                payload["old_key_id"] = old.key_id
+            events.append(record_event(event_type="key.rotated", payload=payload))
+    return events
+
+
+# --- appending (worker) ----------------------------------------------------------------------
+
+
+def _lock_head() -> Head:
+    """Take the appenders' lock: an UPDATE on the single head row (a row lock on PostgreSQL,
+    the database write lock on SQLite), then read it. Must run inside a transaction."""
+    if not Head.objects.filter(pk=1).exists():
+        try:
+            with transaction.atomic():
+                Head.objects.create(pk=1)
+        except IntegrityError:
+            pass
+    Head.objects.filter(pk=1).update(lock_count=F("lock_count") + 1)
+    return Head.objects.get(pk=1)
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def append_pending(*, max_batch: int = 256) -> int:
+    """Sign and append up to `max_batch` pending events in one transaction; returns how many."""
+    with transaction.atomic():
+        head = _lock_head()
+        pending = list(PendingEvent.objects.order_by("id")[:max_batch])
+        if not pending:
+            return 0
+        keys = ensure_keys()
+        fkey = keys[note.ALG_FALCON]
+        signer = signer_for(fkey)
+        already = set(
+            Entry.objects.filter(event_id__in=[p.event_id for p in pending]).values_list(
+                "event_id", flat=True
+            )
+        )
+        size = head.size
+        hashes = [bytes(head.compact)[i : i + 32] for i in range(0, len(bytes(head.compact)), 32)]
+        nodes: list[TreeNode] = []
+        current_leaf = [size]
+        tree = merkle.CompactRange(
+            size,
+            hashes,
+            on_node=lambda lv, ix, h: nodes.append(TreeNode(level=lv, idx=ix, hash=h, leaf=current_leaf[0])),
+        )
+        prev = bytes(head.last_leaf_hash)
+        entries = []
+        for p in pending:
+            if p.event_id in already:
+                continue
+            index = tree.size
+            ts = _now_text()
+            leaf = merkle.leaf_hash(
+                chain.leaf_data(
+                    index=index,
+                    event_id=str(p.event_id),
+                    event_type=p.event_type,
+                    timestamp=ts,
+                    prev_hash=prev,
+                    key_id=fkey.key_id,
+                    payload=p.payload,
+                    fingerprints=p.fingerprints,
+                )
+            )
+            sig = _falcon_sign(signer, leaf)
+            entries.append(
+                Entry(
+                    index=index,
+                    event_id=p.event_id,
+                    event_type=p.event_type,
+                    timestamp=ts,
+                    prev_hash=prev,
+                    payload=p.payload,
+                    fingerprints=p.fingerprints,
+                    leaf_hash=leaf,
+                    key_id=fkey.key_id,
+                    signature=sig,
+                )
+            )
+            current_leaf[0] = index
+            tree.append(leaf)
+            prev = leaf
+        Entry.objects.bulk_create(entries)
+        TreeNode.objects.bulk_create(nodes)
+        PendingEvent.objects.filter(id__in=[p.id for p in pending]).delete()
+        Head.objects.filter(pk=1).update(size=tree.size, last_leaf_hash=prev, compact=b"".join(tree.hashes))
+        last_cp = Checkpoint.objects.order_by("-id").values_list("tree_size", flat=True).first() or 0
+        if tree.size - last_cp >= checkpoint_every():
+            _sign_checkpoint(tree.size, tree.root(), keys)
+    return len(entries)
+
+
+def _falcon_sign(signer: note.Signer, leaf: bytes) -> bytes:
+    return note.falcon_512.sign(signer.private_key, chain.entry_message(leaf))
+
+
+def append_all(*, max_batch: int = 256) -> int:
+    total = 0
+    while True:
+        n = append_pending(max_batch=max_batch)
+        total += n
+        if n == 0:
+            return total
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def _sign_checkpoint(size: int, root: bytes, keys: dict[str, SigningKey]) -> Checkpoint:
+    text = note.checkpoint_text(origin(), size, root)
+    signers = [signer_for(keys[note.ALG_FALCON]), signer_for(keys[note.ALG_MLDSA])]
+    signed = note.sign_note(text, signers, timestamp=int(time.time()))
+    return Checkpoint.objects.create(tree_size=size, root_hash=root, note=signed)
+
+
+def create_checkpoint(*, force: bool = False, max_age: int | None = None) -> Checkpoint | None:
+    """Sign a checkpoint of the current tree if it grew since the last one.
+
+    `max_age`: only when the newest checkpoint is at least that many seconds old (the
+    periodic task). `force`: also when the size did not change (e.g. after key rotation).
+    """
+    with transaction.atomic():
+        head = _lock_head()
+        last = Checkpoint.objects.order_by("-id").first()
+        if last is not None and not force:
+            if last.tree_size == head.size:
+                return None
+            if max_age is not None and last.created_at > timezone.now() - timedelta(seconds=max_age):
+                return None
+        if head.size == 0 and last is None and not force:
+            return None
+        compact = bytes(head.compact)
+        hashes = [compact[i : i + 32] for i in range(0, len(compact), 32)]
+        root = merkle.fold_right(hashes) if hashes else merkle.EMPTY_ROOT
+        return _sign_checkpoint(head.size, root, ensure_keys())

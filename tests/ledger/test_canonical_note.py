@@ -1,0 +1,70 @@
+import hashlib
+import json
+
+import pytest
+
+from ledger import canonical, note
+
+pytestmark = pytest.mark.smoke
+
+
+def test_canonical_json_rules():
+    assert canonical.dumps({"b": 1, "a": [True, None, "é\n\u0001"], "\u20ac": 1, "\U0001f600": 2}) == (
+        '{"a":[true,null,"é\\n\\u0001"],"b":1,"€":1,"😀":2}'
+    )
+    assert canonical.dumps([1e21, 1e-7, 123.456, 1e20, 0.000001, -0.0, 100.0]) == (
+        "[1e+21,1e-7,123.456,100000000000000000000,0.000001,0,100]"
+    )
+    for bad in (float("nan"), float("inf"), 2**60, {1: 2}, b"x"):
+        with pytest.raises(canonical.CanonicalError):
+            canonical.dumps(bad)
+    assert canonical.is_canonical(b'{"a":1,"b":2}')
+    assert not canonical.is_canonical(b'{"b":2,"a":1}')
+    assert not canonical.is_canonical(b'{"a": 1}')
+
+
+@pytest.fixture(scope="module")
+def signers():
+    fpk, fsk = note.generate(note.ALG_FALCON)
+    mpk, msk = note.generate(note.ALG_MLDSA)
+    name = "log.example/test"
+    return note.Signer(name, note.ALG_FALCON, fpk, fsk), note.Signer(name, note.ALG_MLDSA, mpk, msk)
+
+
+def test_key_ids_follow_the_spec(signers):
+    f, m = signers
+    assert note.key_id(f.name, note.ALG_MLDSA, m.public_key) == int.from_bytes(
+        hashlib.sha256(f.name.encode() + b"\n\x06" + m.public_key).digest()[:4], "big"
+    )
+    assert note.key_id(f.name, note.ALG_FALCON, f.public_key) == int.from_bytes(
+        hashlib.sha256(f.name.encode() + b"\n\xffqmedchain/falcon-512" + f.public_key).digest()[:4], "big"
+    )
+    assert note.parse_vkey(f.verifier().vkey) == f.verifier()
+    assert note.parse_vkey(m.verifier().vkey) == m.verifier()
+
+
+def test_checkpoint_note_roundtrip_and_rejections(signers):
+    f, m = signers
+    root = hashlib.sha256(b"r").digest()
+    text = note.checkpoint_text(f.name, 20852163, root)
+    assert text.split("\n")[:2] == [f.name, "20852163"]
+    signed = note.sign_note(text, [f, m], timestamp=1679315147)
+    body, ok = note.open_note(signed, [f.verifier(), m.verifier()], require={note.ALG_FALCON, note.ALG_MLDSA})
+    assert body == text and len(ok) == 2
+    assert note.parse_checkpoint(body).size == 20852163
+    # the ML-DSA-44 line is a tlog-cosignature: 8-byte timestamp then 2420-byte signature
+    _, sigs = note.split_note(signed)
+    assert len(sigs[1].signature) == 8 + 2420 and sigs[1].signature[:8] == (1679315147).to_bytes(8, "big")
+    with pytest.raises(note.NoteError):  # altered text
+        note.open_note(signed.replace("20852163", "20852164"), [f.verifier()])
+    other = note.Signer(f.name, note.ALG_FALCON, *note.generate(note.ALG_FALCON))
+    with pytest.raises(note.NoteError, match="no signature from a known key"):
+        note.open_note(note.sign_note(text, [other]), [f.verifier(), m.verifier()])
+    with pytest.raises(note.NoteError, match="ml-dsa-44"):
+        note.open_note(note.sign_note(text, [f]), [f.verifier(), m.verifier()], require={note.ALG_MLDSA})
+    for bad in ["x\n", "a\n01\n" + "A" * 44 + "\n", "a\n1\nnotb64\n", "a\n1\n\n"]:
+        with pytest.raises(note.NoteError):
+            note.parse_checkpoint(bad)
+    with pytest.raises(note.NoteError):
+        note.split_note(text)  # no signatures
+    json.dumps(f.verifier().vkey)
