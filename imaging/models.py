@@ -83,7 +83,7 @@ class ScanObject(models.Model):
     """One encrypted blob of a scan. Its data key is wrapped per reader in portal.WrappedKey."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="objects")
+    scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="blobs")
     kind = models.CharField(max_length=10, choices=ObjectKind.choices)
     version = models.PositiveIntegerField(default=1)
     cid = models.CharField(max_length=100)
@@ -99,3 +99,29 @@ class ScanObject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.scan_id}"
+
+
+class StagedObject(models.Model):
+    """An encrypted derived object between the `encrypting` and `storing` steps.
+
+    The pipeline writes the ciphertext here (with its data key wrapped in the same
+    transaction) before putting it in the blob store, so a redelivered task puts the very
+    same bytes again (same CID) instead of encrypting afresh and orphaning a blob. The row
+    is deleted in the transaction that creates the ScanObject.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)  # the future ScanObject id
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="staged")
+    kind = models.CharField(max_length=10, choices=ObjectKind.choices)
+    version = models.PositiveIntegerField(default=1)
+    ciphertext = models.BinaryField()
+    plaintext_size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "kind", "version"], name="one_staged_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"staged {self.kind} of {self.scan_id}"

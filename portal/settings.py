@@ -197,7 +197,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.heartbeat", "schedule": 60.0},
+    "consents-sweep": {"task": "portal.consents_sweep", "schedule": 60.0},
 }
+QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import health, views, views_2fa
+from portal import health, views, views_2fa, views_consent
 
 accounts = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -35,6 +35,14 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("consents/", views_consent.my_consents, name="consents"),
+    path("consents/<uuid:series>/revoke/", views_consent.revoke, name="consent-revoke"),
+    path("access-history/", views_consent.access_history, name="access-history"),
+    path("patients/", views_consent.my_patients, name="my-patients"),
+    path("breakglass/", views_consent.breakglass_start, name="breakglass-start"),
+    path("breakglass/<uuid:patient_id>/", views_consent.breakglass, name="breakglass"),
+    path("audit/breakglass/", views_consent.breakglass_queue, name="breakglass-queue"),
+    path("audit/breakglass/<uuid:pk>/signoff/", views_consent.breakglass_signoff, name="breakglass-signoff"),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/", include(accounts)),
     path("api/v1/", include(api_v1)),

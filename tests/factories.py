@@ -49,3 +49,38 @@ class AdminFactory(UserFactory):
     role = Role.ADMIN
     is_staff = True
     is_superuser = True
+
+
+def make_scan(patient, *, uploader=None, modality="CT", study_date=None, content: bytes = b"pixels"):
+    """A scan with one encrypted object whose data key is wrapped like the pipeline does it.
+
+    Returns (scan, scan_object, ciphertext) — the ciphertext stays in memory for tests.
+    """
+    from imaging.crypto import envelope
+    from imaging.models import Scan, ScanObject
+    from portal import keys
+    from portal.consent_selectors import readers_for_scan
+
+    scan = Scan.objects.create(
+        patient=patient,
+        uploaded_by=uploader or patient,
+        source_format="dicom",
+        original_size=len(content),
+        original_sha256="0" * 64,
+        modality=modality,
+        study_date=study_date,
+        status="done",
+    )
+    obj = ScanObject.objects.create(
+        scan=scan,
+        kind="original",
+        cid="bafkreitest",
+        ciphertext_sha256="0" * 64,
+        plaintext_size=len(content),
+        backend="test",
+    )
+    data_key = envelope.new_data_key()
+    ciphertext = envelope.encrypt(content, data_key, object_id=str(obj.id), kind="original")
+    for reader in [None, patient, *readers_for_scan(scan)]:
+        keys.wrap_for(object_id=obj.id, patient=patient, data_key=data_key, reader=reader)
+    return scan, obj, ciphertext

@@ -108,7 +108,7 @@ class Migration(migrations.Migration):
                 (
                     "scan",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="objects", to="imaging.scan"
+                        on_delete=django.db.models.deletion.PROTECT, related_name="blobs", to="imaging.scan"
                     ),
                 ),
             ],

@@ -1,0 +1,174 @@
+"""The one policy decision point.
+
+`decide(actor, action, resource, purpose, at)` answers allow/deny with the reason and the
+consent (id and version) or break-glass it rests on. Deny by default. It reads current
+rows on every call: nothing is cached across requests, so revocation and expiry take effect
+on the very next request. Recording the decision (access history, ledger) is
+`portal.access.authorize`'s job; this module only decides.
+
+Resources are a patient (`User` with role patient: list scans, upload, view history, grant,
+revoke) or a scan (anything with `.patient`, `.id`, `.modality`, `.study_date`,
+`.created_at`: view, download).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.models import BreakGlass, Consent, ConsentStatus, Role, ScopeKind, User
+
+PATIENT_ACTIONS = {"list", "view", "download", "upload", "view_history", "grant", "revoke"}
+OWNER_ONLY_ACTIONS = {"view_history", "grant", "revoke"}
+# consent action that a request needs
+REQUIRED_GRANT = {"list": "view", "view": "view", "download": "download", "upload": "upload"}
+BREAKGLASS_ACTIONS = {"list", "view", "download"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str  # a code, safe for the ledger
+    message: str  # for people
+    status_code: int = 200  # what a refusal becomes: 404 hides existence, 403 explains
+    consent: Consent | None = None
+    breakglass: BreakGlass | None = None
+
+    @property
+    def consent_version(self) -> int | None:
+        return self.consent.version if self.consent else None
+
+
+def allow(reason: str, message: str, **kw) -> Decision:
+    return Decision(True, reason, message, 200, **kw)
+
+
+def deny(reason: str, message: str, status_code: int, **kw) -> Decision:
+    return Decision(False, reason, message, status_code, **kw)
+
+
+HIDDEN = "No such patient or scan, or you have no access to it."
+
+
+def _patient_of(resource) -> User:
+    return resource if isinstance(resource, User) else resource.patient
+
+
+def consents_for(actor: User, patient: User):
+    """Current-version consents of `patient` whose grantee is the actor or the actor's organisation."""
+    grantee = Q(grantee_user=actor)
+    if actor.organisation_id and actor.role == Role.CLINICIAN:
+        grantee |= Q(grantee_org_id=actor.organisation_id)
+    return Consent.objects.filter(grantee, patient=patient, is_current=True).select_related("grantee_org")
+
+
+def consent_covers_scan(consent: Consent, scan) -> bool:
+    if consent.scope_kind == ScopeKind.ALL:
+        return True
+    if consent.scope_kind == ScopeKind.LISTED:
+        return str(scan.id) in {str(s) for s in consent.scope_scan_ids}
+    if consent.scope_modality and (scan.modality or "").upper() != consent.scope_modality.upper():
+        return False
+    day = scan.study_date or timezone.localdate(scan.created_at)
+    if consent.scope_from and day < consent.scope_from:
+        return False
+    return not (consent.scope_to and day > consent.scope_to)
+
+
+def active_breakglass(actor: User, patient: User, at: datetime) -> BreakGlass | None:
+    return (
+        BreakGlass.objects.filter(clinician=actor, patient=patient, started_at__lte=at, expires_at__gt=at)
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+# most telling refusal first when several consents fail for different reasons
+_FAILURE_ORDER = [
+    "wrong_purpose",
+    "action_not_granted",
+    "out_of_scope",
+    "not_yet_active",
+    "consent_expired",
+    "consent_revoked",
+    "consent_rejected",
+]
+_FAILURE_MESSAGES = {
+    "consent_revoked": "The patient has revoked the consent that gave you access.",
+    "consent_expired": "The consent that gave you access has expired.",
+    "consent_rejected": "The consent for this access was rejected.",
+    "not_yet_active": "The patient's consent does not start yet.",
+    "action_not_granted": "The patient's consent does not allow this action.",
+    "wrong_purpose": "The patient's consent does not cover this purpose of use.",
+    "out_of_scope": "This scan is outside what the patient's consent shares.",
+}
+
+
+def _evaluate(consent: Consent, action: str, purpose: str, scan, at: datetime) -> str | None:
+    """None when the consent permits the request, else the failure code."""
+    state = consent.effective_status(at)
+    if state == ConsentStatus.INACTIVE:
+        return "consent_revoked"
+    if state == ConsentStatus.REJECTED:
+        return "consent_rejected"
+    if state == "expired":
+        return "consent_expired"
+    if state == "pending":
+        return "not_yet_active"
+    if REQUIRED_GRANT[action] not in consent.actions:
+        return "action_not_granted"
+    if purpose not in consent.purposes:
+        return "wrong_purpose"
+    if scan is not None and not consent_covers_scan(consent, scan):
+        return "out_of_scope"
+    return None
+
+
+def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | None = None) -> Decision:
+    at = at or timezone.now()
+    if action not in PATIENT_ACTIONS:
+        return deny("unknown_action", f"Unknown action '{action}'.", 400)
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return deny("anonymous", "Log in to see patient data.", 401)
+    patient = _patient_of(resource)
+    scan = None if isinstance(resource, User) else resource
+    if patient is None or patient.role != Role.PATIENT:
+        return deny("not_a_patient", HIDDEN, 404)
+
+    if actor.pk == patient.pk:
+        return allow("owner", "Your own data.")
+    if action in OWNER_ONLY_ACTIONS:
+        return deny("owner_only", HIDDEN, 404)
+    if actor.role not in (Role.CLINICIAN, Role.API_CLIENT):
+        return deny("role_not_permitted", HIDDEN, 404)
+
+    failures = []
+    for consent in consents_for(actor, patient):
+        failure = _evaluate(consent, action, purpose, scan, at)
+        if failure is None:
+            return allow("consent", "Allowed under the patient's consent.", consent=consent)
+        failures.append((failure, consent))
+
+    if actor.role == Role.CLINICIAN and action in BREAKGLASS_ACTIONS:
+        breakglass = active_breakglass(actor, patient, at)
+        if breakglass is not None:
+            return allow(
+                "breakglass", "Emergency (break-glass) access, recorded for review.", breakglass=breakglass
+            )
+
+    if not failures:
+        return deny("no_consent", HIDDEN, 404)
+    failures.sort(key=lambda fc: _FAILURE_ORDER.index(fc[0]))
+    reason, consent = failures[0]
+    return deny(reason, _FAILURE_MESSAGES[reason], 403, consent=consent)
+
+
+def visible_scan_filter(actor, patient: User, purpose: str, at: datetime | None = None):
+    """Which of the patient's scans `actor` may view, as a predicate over scans (same rules as decide)."""
+    at = at or timezone.now()
+
+    def visible(scan) -> bool:
+        return decide(actor, "view", scan, purpose, at).allowed
+
+    return visible
