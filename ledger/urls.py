@@ -1,4 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from ledger import views
 
 app_name = "ledger"
-urlpatterns: list = []
+urlpatterns = [path("", views.status, name="status")]
