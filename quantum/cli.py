@@ -331,4 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 1
+    except Exception as exc:  # an internal failure: still one line, no traceback
+        print(f"error: internal failure ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
     return 0
