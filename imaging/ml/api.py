@@ -84,6 +84,13 @@ def train_and_save(
     path, kind: str, seed: int | None = None, directory: Path | None = None, log=print
 ) -> dict:
     """Train ``kind`` on ``train`` of ``path``, threshold/metrics on ``val``; write npz + json + md."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one core, and bit-for-bit reproducible BLAS reductions
+        return _train_and_save(path, kind, seed, directory, log)
+
+
+def _train_and_save(path, kind, seed, directory, log) -> dict:
     tr = load_split(path, "train")
     va = load_split(path, "val")
     _model_class(kind)
