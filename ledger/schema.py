@@ -230,7 +230,7 @@ ALLOWED: dict[str, set[str]] = {
 
 REQUIRED: dict[str, set[str]] = {
     "scan.registered": {"scan_id"},
-    "scan.accessed": {"scan_id"},
+    "scan.accessed": set(),  # patient-level reads (list, history) name no scan
     "access.denied": set(),
     "consent.granted": {"consent_id"},
     "consent.revoked": {"consent_id"},

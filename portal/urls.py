@@ -30,6 +30,7 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ledger/", include("ledger.api_urls")),
+    path("", include("portal.api.urls")),
     path("", include("imaging.api_urls")),
 ]
 

@@ -84,3 +84,16 @@ def make_scan(patient, *, uploader=None, modality="CT", study_date=None, content
     for reader in [None, patient, *readers_for_scan(scan)]:
         keys.wrap_for(object_id=obj.id, patient=patient, data_key=data_key, reader=reader)
     return scan, obj, ciphertext
+
+
+def login_verified(client, user):
+    """Log `user` in with a verified second factor (as after entering a valid TOTP code)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="test", defaults={"confirmed": True})
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from portal.api import views
+
+urlpatterns = [
+    path("me", views.MeView.as_view(), name="api-me"),
+    path("consents", views.ConsentListCreate.as_view(), name="api-consents"),
+    path("consents/<uuid:series>", views.ConsentDetail.as_view(), name="api-consent"),
+    path("consents/<uuid:series>/revoke", views.ConsentRevoke.as_view(), name="api-consent-revoke"),
+    path("consents/<uuid:series>/fhir", views.ConsentFhir.as_view(), name="api-consent-fhir"),
+]
