@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterator
-from functools import reduce
-from operator import or_
 
-from django.db.models import Q
+from django.db import connection
 
 from ledger import chain, merkle, note
 from ledger.models import Checkpoint, Entry, Head, SigningKey, TreeNode
@@ -57,10 +55,14 @@ def fetch_nodes(ids) -> dict[tuple[int, int], bytes]:
     ids = set(ids)
     if not ids:
         return {}
-    cond = reduce(or_, (Q(level=lv, idx=ix) for lv, ix in ids))
-    return {
-        (lv, ix): bytes(h) for lv, ix, h in TreeNode.objects.filter(cond).values_list("level", "idx", "hash")
-    }
+    ids = sorted(ids)
+    sql = (
+        f"SELECT level, idx, hash FROM {TreeNode._meta.db_table} WHERE (level, idx) IN "
+        f"({', '.join(['(%s, %s)'] * len(ids))})"
+    )
+    with connection.cursor() as c:
+        c.execute(sql, [x for pair in ids for x in pair])
+        return {(lv, ix): bytes(h) for lv, ix, h in c.fetchall()}
 
 
 def _proof(plan) -> list[bytes]:
@@ -73,15 +75,16 @@ def root_at(size: int) -> bytes:
     return _proof([merkle.root_nodes(size)])[0]
 
 
-def inclusion_proof(index: int, size: int) -> list[bytes]:
-    """Raises merkle.ProofError when index/size are out of range or nodes are missing."""
-    if size > tree_size():
+def inclusion_proof(index: int, size: int, *, check_size: bool = True) -> list[bytes]:
+    """Raises merkle.ProofError when index/size are out of range or nodes are missing.
+    One query for the nodes (plus one for the tree size unless check_size=False)."""
+    if check_size and size > tree_size():
         raise merkle.ProofError(f"tree size {size} is beyond the log size")
     return _proof(merkle.inclusion_nodes(index, size))
 
 
-def consistency_proof(first: int, second: int) -> list[bytes]:
-    if second > tree_size():
+def consistency_proof(first: int, second: int, *, check_size: bool = True) -> list[bytes]:
+    if check_size and second > tree_size():
         raise merkle.ProofError(f"tree size {second} is beyond the log size")
     return _proof(merkle.consistency_nodes(first, second))
 

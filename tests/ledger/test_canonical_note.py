@@ -68,3 +68,33 @@ def test_checkpoint_note_roundtrip_and_rejections(signers):
     with pytest.raises(note.NoteError):
         note.split_note(text)  # no signatures
     json.dumps(f.verifier().vkey)
+
+
+def test_fast_leaf_data_equals_canonical_encoding():
+    from ledger import chain
+
+    for fps in (None, {"qwalk": "ab" * 16}):
+        payload = {"scan_id": "6f1c7e2a-1b2c-4d5e-8f90-0a1b2c3d4e5f", "score": 0.5, "é": ["x", 1]}
+        fast = chain.leaf_data(
+            index=42,
+            event_id="0b8f1c1e-3f2a-4b8e-9a57-7c1f0e2d3c4b",
+            event_type="scan.registered",
+            timestamp="2026-01-02T03:04:05.000006Z",
+            prev_hash=bytes(range(32)),
+            key_id="0a1b2c3d",
+            payload=canonical.dumps(payload),
+            fingerprints=canonical.dumps(fps) if fps else None,
+        )
+        obj = {
+            "v": 1,
+            "index": 42,
+            "event_id": "0b8f1c1e-3f2a-4b8e-9a57-7c1f0e2d3c4b",
+            "type": "scan.registered",
+            "time": "2026-01-02T03:04:05.000006Z",
+            "prev": bytes(range(32)).hex(),
+            "key": "0a1b2c3d",
+            "payload": payload,
+        }
+        if fps:
+            obj["fingerprints"] = fps
+        assert fast == canonical.canonical_bytes(obj)
