@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "portal"
+
+    def ready(self):
+        from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)

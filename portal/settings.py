@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "oauth2_provider",
     "portal",
     "imaging",
     "ledger",
@@ -203,8 +204,11 @@ QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.ClientCredentialsAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.AuthenticatedWithScope"],
     "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -217,6 +221,23 @@ REST_FRAMEWORK = {
         "user": os.environ.get("QMC_THROTTLE_USER", "600/min"),
     },
 }
+# OAuth2 client credentials for third-party systems (django-oauth-toolkit). Scopes per resource.
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "scans:read": "List and read scans, diagnoses and images the patient consented to",
+        "scans:write": "Upload scans for patients who consented to uploads",
+        "consents:read": "Read consents granted to this client",
+        "ledger:read": "Read the public ledger",
+        "history:read": "Read access history (patients only)",
+        "lab:read": "Read quantum-lab runs",
+        "lab:write": "Start quantum-lab runs",
+    },
+    "DEFAULT_SCOPES": ["scans:read"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("QMC_TOKEN_SECONDS", "3600")),
+    "PKCE_REQUIRED": True,
+}
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "QMedChain API",
     "DESCRIPTION": "Consent-governed sharing of medical images. Quantum components are simulations.",

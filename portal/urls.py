@@ -49,5 +49,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("ledger/", include("ledger.urls")),
     path("scans/", include("imaging.urls")),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("admin/", admin.site.urls),
 ]

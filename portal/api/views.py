@@ -18,6 +18,8 @@ from portal.models import Consent, Role
 
 
 class MeView(APIView):
+    required_scopes: list[str] = []
+
     @extend_schema(responses=MeSerializer, summary="Who am I", tags=["people"])
     def get(self, request):
         user = request.user
@@ -61,6 +63,7 @@ GRANT_EXAMPLE = OpenApiExample(
 
 
 class ConsentListCreate(generics.ListCreateAPIView):
+    required_scopes = {"GET": ["consents:read"], "POST": ["consents:write"]}
     serializer_class = ConsentSerializer
 
     def get_queryset(self):
@@ -97,12 +100,16 @@ def _current(request, series) -> Consent:
 
 
 class ConsentDetail(APIView):
+    required_scopes = ["consents:read"]
+
     @extend_schema(responses=ConsentSerializer, summary="Current version of a consent", tags=["consents"])
     def get(self, request, series):
         return Response(ConsentSerializer(_current(request, series)).data)
 
 
 class ConsentRevoke(APIView):
+    required_scopes = ["consents:write"]
+
     @extend_schema(
         request=None,
         responses={200: RevokeResultSerializer, 404: OpenApiResponse(description="unknown")},
@@ -122,6 +129,8 @@ class ConsentRevoke(APIView):
 
 
 class ConsentFhir(APIView):
+    required_scopes = ["consents:read"]
+
     @extend_schema(
         responses={200: OpenApiResponse(description="FHIR R4 Consent resource (JSON)")},
         summary="Export a consent as FHIR R4 Consent",
