@@ -21,7 +21,6 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from ledger import canonical, merkle, note
 
 ENTRY_CONTEXT = b"qmedchain/ledger/entry/v1\n"
 ZERO_HASH = bytes(32)
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
@@ -100,10 +100,16 @@ def leaf_data(
     return "".join(parts).encode("utf-8")
 
 
+_SAFE_STR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+_encode_str = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _json_str(s: str) -> str:
     if not isinstance(s, str):
         raise ValueError("expected a string")
-    return json.dumps(s, ensure_ascii=False)
+    if _SAFE_STR.fullmatch(s):  # printable ASCII without quote or backslash: no escapes
+        return '"' + s + '"'
+    return _encode_str(s)
 
 
 def entry_message(leaf: bytes) -> bytes:
@@ -247,10 +253,8 @@ class LogVerifier:
                     i, "missing", f"entry {i} is missing (next stored entry is {e.index})"
                 )
             raise VerificationFailure(e.index, "duplicate", f"entry {e.index} appears twice or out of order")
-        try:
-            uuid.UUID(e.event_id)
-        except ValueError:
-            raise VerificationFailure(i, "event_id", "event id is not a UUID") from None
+        if not UUID_RE.fullmatch(e.event_id):
+            raise VerificationFailure(i, "event_id", "event id is not a UUID")
         if not TIME_RE.match(e.timestamp):
             raise VerificationFailure(i, "timestamp", "timestamp is not UTC ISO 8601 with microseconds")
         try:
