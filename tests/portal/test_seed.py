@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from portal.models import Organisation, Role, User
+from portal.models import Consent, Organisation, Role, User
 
 
 @pytest.mark.smoke
@@ -16,3 +16,6 @@ def test_seed_demo_creates_people_and_is_idempotent(capsys):
     assert User.objects.filter(role=Role.AUDITOR).count() == 1
     assert "dr.ada" in out and "TOTP key" in out
     assert User.objects.get(username="alice").check_password("demo-password-2026")
+    states = {c.effective_status() for c in Consent.objects.filter(is_current=True)}
+    assert states == {"active", "expired", "inactive", "pending"}
+    assert User.objects.filter(role=Role.API_CLIENT).count() == 1
