@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from imaging import views
 
 app_name = "imaging"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("upload/", views.upload, name="upload"),
+    path("patient/<uuid:patient_id>/", views.patient_scans, name="patient-scans"),
+    path("<uuid:scan_id>/", views.scan_page, name="scan"),
+    path("<uuid:scan_id>/status", views.scan_status, name="status"),
+    path("<uuid:scan_id>/retry", views.scan_retry, name="retry"),
+]

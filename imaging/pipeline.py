@@ -1,0 +1,404 @@
+"""The scan pipeline's steps (run by `imaging.tasks.process_scan`).
+
+queued -> preprocessing -> diagnosing -> encrypting -> storing -> recording -> done
+(or failed with a reason). Each step is idempotent and keyed by the scan id; a task that is
+delivered again (worker killed, retry, duplicate message) finds the finished work in the
+database and does only what is missing:
+
+* every status change happens in a short transaction holding ``select_for_update`` on the
+  scan row, after re-reading the status, so two deliveries never both advance a step;
+* decode / preprocess / diagnose are pure and deterministic; a redelivery recomputes them
+  and checks the pixel SHA-256 against the one already recorded;
+* **encrypting** writes each derived object's ciphertext to `StagedObject` and wraps its
+  data key (system, patient, current readers) in one transaction. Object ids are derived
+  from (scan id, kind, version), and a data key is only generated when none is wrapped yet;
+* **storing** puts the staged ciphertext in the blob store (``put`` of the same bytes
+  returns the same CID, so a redelivery cannot orphan a blob) and, in one transaction,
+  creates the ScanObject and deletes the staged row;
+* **recording** calls ``ledger.services.record_event`` with an event id derived from the
+  scan id (the ledger ignores a second call with the same id) and marks the scan done.
+
+``Scan.attempts`` counts deliveries; more than ``MAX_ATTEMPTS`` marks the scan failed
+(poison-message guard). For the reliability tests ``QMC_TEST_STAGE_DELAY`` (e.g.
+``storing=5,stored=3``) makes the worker sleep at a stage so it can be killed there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from imaging import blobs, diagnosis, preprocess
+from imaging.crypto import envelope
+from imaging.decode import DecodedImage, DecodeError, decode
+from imaging.models import ObjectKind, Scan, ScanObject, ScanStatus, StagedObject
+from imaging.storage import BlobCorrupted, BlobNotFound, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = uuid.UUID("6b1d51a4-3f7e-4f0e-9d4e-7d0f0a3c5e21")
+DERIVED_KINDS = (ObjectKind.PREVIEW, ObjectKind.MATRIX)
+STEP_INDEX = {
+    s: i
+    for i, s in enumerate(
+        ["queued", "preprocessing", "diagnosing", "encrypting", "storing", "recording", "done"]
+    )
+}
+MAX_RETRIES = int(os.environ.get("QMC_SCAN_MAX_RETRIES", "5"))
+MAX_ATTEMPTS = int(os.environ.get("QMC_SCAN_MAX_ATTEMPTS", str(MAX_RETRIES + 4)))
+
+
+class PipelineFailure(Exception):
+    """A permanent failure: the scan becomes `failed` with this message (no retry)."""
+
+
+def derived_object_id(scan_id, kind: str, version: int = 1) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{scan_id}/{kind}/{version}")
+
+
+def ledger_event_id(scan_id) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"scan.registered/{scan_id}")
+
+
+def _stage_delay(point: str) -> None:
+    spec = os.environ.get("QMC_TEST_STAGE_DELAY", "")
+    for item in spec.split(","):
+        name, _, seconds = item.partition("=")
+        if name.strip() == point and seconds:
+            time.sleep(float(seconds))
+
+
+def _before(status: str, target: str) -> bool:
+    return STEP_INDEX.get(status, 99) < STEP_INDEX[target]
+
+
+def _advance(scan_id, target: str, **fields) -> Scan:
+    """Under the row lock: set fields and move the status forward to `target` (never back)."""
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().get(pk=scan_id)
+        if scan.status == ScanStatus.FAILED:
+            raise PipelineFailure(scan.failure_reason or "the scan was marked failed")
+        for k, v in fields.items():
+            setattr(scan, k, v)
+        if _before(scan.status, target):
+            scan.status = target
+        scan.save()
+        return scan
+
+
+def mark_failed(scan_id, reason: str) -> None:
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().filter(pk=scan_id).first()
+        if scan is None or scan.status == ScanStatus.DONE:
+            return
+        scan.status = ScanStatus.FAILED
+        scan.failure_reason = reason[:300]
+        scan.save(update_fields=["status", "failure_reason", "updated_at"])
+    log.info("scan %s failed: %s", scan_id, reason)
+
+
+def _readers(scan: Scan):
+    from imaging.permissions import readers_for_scan
+
+    return readers_for_scan(scan)
+
+
+def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
+    from portal.keys import wrap_for
+
+    wrap_for(object_id=object_id, patient=scan.patient, data_key=data_key, reader=None)
+    wrap_for(object_id=object_id, patient=scan.patient, data_key=data_key, reader=scan.patient)
+    for reader in _readers(scan):
+        if reader.pk != scan.patient_id:
+            wrap_for(object_id=object_id, patient=scan.patient, data_key=data_key, reader=reader)
+
+
+def read_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
+    """Fetch, verify and decrypt one stored object with the key wrapped for `reader`."""
+    from portal.keys import unwrap_for
+
+    key = unwrap_for(object_id=obj.id, reader=reader)
+    blob = (store or blobs.store()).get(obj.cid)
+    if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
+        raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
+    return envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+
+
+@dataclass
+class Derived:
+    decoded: DecodedImage
+    matrix: object  # np.ndarray 128x128 float32
+    pixel_sha256: str
+
+
+def _compute(scan: Scan, store) -> Derived:
+    original = ScanObject.objects.get(scan=scan, kind=ObjectKind.ORIGINAL)
+    try:
+        data = read_object(original, reader=None, store=store)
+    except (BlobCorrupted, BlobNotFound) as exc:
+        raise PipelineFailure(
+            "The stored original failed its integrity check (damaged or missing in storage); "
+            "it must be uploaded again."
+        ) from exc
+    except envelope.IntegrityError as exc:
+        raise PipelineFailure(
+            f"The stored original does not decrypt (integrity error in chunk {exc.chunk_index}); "
+            "it must be uploaded again."
+        ) from exc
+    try:
+        decoded = decode(data, scan.source_format)
+    except DecodeError as exc:
+        raise PipelineFailure(f"The image could not be decoded: {exc}") from exc
+    matrix = preprocess.preprocess(decoded.display)
+    return Derived(decoded=decoded, matrix=matrix, pixel_sha256=preprocess.pixel_sha256(matrix))
+
+
+def run(scan_id) -> str:
+    """Run (or resume) the pipeline for one scan; returns the final status."""
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().filter(pk=scan_id).first()
+        if scan is None:
+            log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
+            return "missing"
+        if scan.status in (ScanStatus.DONE, ScanStatus.FAILED):
+            return scan.status
+        scan.attempts += 1
+        scan.save(update_fields=["attempts", "updated_at"])
+        attempts = scan.attempts
+    if attempts > MAX_ATTEMPTS:
+        mark_failed(
+            scan_id,
+            f"Processing was interrupted {attempts - 1} times (the worker stopped or timed out each "
+            "time), so it was stopped. Retry it, and tell the administrator if it fails again.",
+        )
+        return ScanStatus.FAILED
+
+    store = blobs.store()
+    status = scan.status
+    derived: Derived | None = None
+
+    # --- preprocessing (decode + 128x128 + pixel hash)
+    if _before(status, ScanStatus.STORING):
+        scan = _advance(scan_id, ScanStatus.PREPROCESSING)
+        _stage_delay("preprocessing")
+        derived = _compute(scan, store)
+        if scan.pixel_sha256 and scan.pixel_sha256 != derived.pixel_sha256:
+            raise PipelineFailure(
+                "Preprocessing gave a different pixel hash than before; stopped for review."
+            )
+        d = derived.decoded
+        scan = _advance(
+            scan_id,
+            ScanStatus.DIAGNOSING,
+            pixel_sha256=derived.pixel_sha256,
+            preprocess_version=preprocess.PREPROCESS_VERSION,
+            width=d.width,
+            height=d.height,
+            frames=d.frames,
+            modality=scan.modality or d.modality,
+            body_part=scan.body_part or d.body_part,
+            study_date=scan.study_date or d.study_date,
+        )
+
+    # --- diagnosing
+    if derived is not None and not scan.model_sha256:
+        _stage_delay("diagnosing")
+        pred = diagnosis.diagnose(derived.matrix)
+        scan = _advance(
+            scan_id,
+            ScanStatus.ENCRYPTING,
+            diagnosis_label=pred.label,
+            diagnosis_probability=pred.probability,
+            model_id=pred.model_id,
+            model_version=pred.model_version,
+            model_sha256=pred.model_sha256,
+        )
+    elif derived is not None:
+        scan = _advance(scan_id, ScanStatus.ENCRYPTING)
+
+    # --- encrypting (derived objects -> StagedObject, keys wrapped)
+    if derived is not None:
+        _stage_delay("encrypting")
+        plaintexts = {
+            ObjectKind.PREVIEW: preprocess.render_preview(derived.decoded.display),
+            ObjectKind.MATRIX: preprocess.canonical_bytes(derived.matrix),
+        }
+        for kind in DERIVED_KINDS:
+            _stage(scan_id, kind, plaintexts[kind])
+        scan = _advance(scan_id, ScanStatus.STORING)
+
+    # --- storing
+    _stage_delay("storing")
+    for staged in StagedObject.objects.filter(scan_id=scan_id).order_by("kind"):
+        cid = store.put(bytes(staged.ciphertext))  # StorageUnavailable -> task retries
+        _stage_delay("stored")
+        with transaction.atomic():
+            Scan.objects.select_for_update().get(pk=scan_id)
+            ScanObject.objects.get_or_create(
+                scan_id=scan_id,
+                kind=staged.kind,
+                version=staged.version,
+                defaults={
+                    "id": staged.id,
+                    "cid": cid,
+                    "ciphertext_sha256": hashlib.sha256(bytes(staged.ciphertext)).hexdigest(),
+                    "plaintext_size": staged.plaintext_size,
+                    "backend": store.name,
+                },
+            )
+            StagedObject.objects.filter(pk=staged.pk).delete()
+    missing = [k for k in DERIVED_KINDS if not ScanObject.objects.filter(scan_id=scan_id, kind=k).exists()]
+    if missing:
+        raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
+    scan = _advance(scan_id, ScanStatus.RECORDING)
+
+    # --- recording
+    _stage_delay("recording")
+    record(scan_id)
+    return ScanStatus.DONE
+
+
+def _stage(scan_id, kind: str, plaintext: bytes) -> None:
+    from portal.keys import unwrap_for
+
+    object_id = derived_object_id(scan_id, kind)
+    if ScanObject.objects.filter(scan_id=scan_id, kind=kind).exists():
+        return
+    if StagedObject.objects.filter(pk=object_id).exists():
+        return
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().select_related("patient").get(pk=scan_id)
+        if StagedObject.objects.filter(pk=object_id).exists():
+            return
+        from portal.models import WrappedKey
+
+        if WrappedKey.objects.filter(object_id=object_id, reader__isnull=True).exists():
+            key = unwrap_for(object_id=object_id, reader=None)
+        else:
+            key = envelope.new_data_key()
+            wrap_for_all(scan=scan, object_id=object_id, data_key=key)
+        ct = envelope.encrypt(plaintext, key, object_id=str(object_id), kind=kind, version=1)
+        StagedObject.objects.create(
+            id=object_id, scan=scan, kind=kind, version=1, ciphertext=ct, plaintext_size=len(plaintext)
+        )
+
+
+def manifest(objects) -> dict:
+    """Canonical description of a scan's stored objects (its SHA-256 goes on the ledger)."""
+    return {
+        "objects": [
+            {"kind": o.kind, "version": o.version, "cid": o.cid, "ciphertext_sha256": o.ciphertext_sha256}
+            for o in sorted(objects, key=lambda o: (o.kind, o.version))
+        ]
+    }
+
+
+def manifest_sha256(objects) -> str:
+    text = json.dumps(manifest(objects), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ledger_payload(scan: Scan) -> tuple[dict, dict]:
+    """(payload, fingerprints) of `scan.registered`.
+
+    Field mapping (the ledger schema's scan fields): ``ciphertext_cid`` /
+    ``ciphertext_sha256`` = the encrypted original; ``derived_cid`` / ``derived_sha256`` =
+    the encrypted preview PNG; ``cid`` / ``sha256`` = the encrypted 128x128 matrix;
+    ``manifest_sha256`` = SHA-256 of `manifest` (all objects); ``original_sha256`` = the
+    plaintext upload; ``pixel_sha256`` = the canonical matrix bytes. The preprocessing
+    version is the fingerprint name ``pixels-preprocess-v<N>`` (value: the pixel hash),
+    since the schema has no version field for scan events.
+    """
+    from portal.keyvault import pseudonym
+
+    objs = {o.kind: o for o in ScanObject.objects.filter(scan=scan)}
+    orig, prev, mat = objs[ObjectKind.ORIGINAL], objs[ObjectKind.PREVIEW], objs[ObjectKind.MATRIX]
+    payload = {
+        "scan_id": scan.id,
+        "patient": pseudonym("patient", scan.patient_id),
+        "format": scan.source_format,
+        "pixel_sha256": scan.pixel_sha256,
+        "original_sha256": scan.original_sha256,
+        "ciphertext_sha256": orig.ciphertext_sha256,
+        "ciphertext_cid": orig.cid,
+        "derived_sha256": prev.ciphertext_sha256,
+        "derived_cid": prev.cid,
+        "sha256": mat.ciphertext_sha256,
+        "cid": mat.cid,
+        "manifest_sha256": manifest_sha256(objs.values()),
+        "label": scan.diagnosis_label,
+        "probability": float(scan.diagnosis_probability or 0.0),
+        "model_id": scan.model_id.lower()[:48],
+        "model_sha256": scan.model_sha256,
+        "storage": orig.backend,
+        "width": scan.width or 0,
+        "height": scan.height or 0,
+        "frames": scan.frames,
+    }
+    if scan.modality and scan.modality.lower().isalnum():
+        payload["modality"] = scan.modality.lower()
+    fingerprints = {
+        f"pixels-preprocess-v{scan.preprocess_version or preprocess.PREPROCESS_VERSION}": scan.pixel_sha256
+    }
+    if scan.qwalk_hash:
+        fingerprints["qwalk"] = scan.qwalk_hash
+    return payload, fingerprints
+
+
+def record(scan_id) -> None:
+    from ledger.services import record_event
+
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().get(pk=scan_id)
+        if scan.status == ScanStatus.DONE:
+            return
+        payload, fingerprints = ledger_payload(scan)
+        event_id = record_event(
+            event_type="scan.registered",
+            payload=payload,
+            fingerprints=fingerprints,
+            event_id=ledger_event_id(scan_id),
+        )
+        scan.ledger_event_id = event_id
+        scan.status = ScanStatus.DONE
+        scan.failure_reason = ""
+        scan.save()
+
+
+def requeue_stalled(*, older_than_seconds: float) -> list[str]:
+    """Scans left mid-pipeline (worker killed with the whole process group, message still
+    unacknowledged at the broker until its visibility timeout) are enqueued again."""
+    from imaging.tasks import enqueue
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = [
+        str(pk)
+        for pk in Scan.objects.exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
+        .filter(updated_at__lt=cutoff)
+        .values_list("pk", flat=True)
+    ]
+    for pk in ids:
+        enqueue(pk)
+    return ids
+
+
+__all__ = [
+    "PipelineFailure",
+    "StorageUnavailable",
+    "derived_object_id",
+    "ledger_event_id",
+    "ledger_payload",
+    "mark_failed",
+    "read_object",
+    "requeue_stalled",
+    "run",
+]

@@ -1,0 +1,158 @@
+"""Writes of the imaging app: upload a scan, retry a failed one.
+
+The request path does only this: validate by content, encrypt the original under a new
+data key, put the ciphertext in the blob store, save ``Scan(queued)`` + its ScanObject +
+the key wraps (system, patient, current readers) in one transaction, and enqueue the
+pipeline on commit. If anything after the blob write fails the blob is deleted again, so a
+refused or failed upload leaves no Scan row and no blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+
+from imaging import blobs
+from imaging.crypto import envelope
+from imaging.models import ObjectKind, Scan, ScanObject, ScanStatus
+from imaging.pipeline import wrap_for_all
+from imaging.storage import StorageError, StorageUnavailable
+from imaging.validation import UploadRejected, inspect_upload
+
+log = logging.getLogger(__name__)
+
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|(^|[/\\])\.\.|^[a-zA-Z]:")
+
+
+def check_file_name(name: str | None) -> None:
+    """File names are never used (not for paths, not stored); unsafe ones are refused outright."""
+    if not name:
+        return
+    if len(name) > 255 or _UNSAFE_NAME.search(name) or name.strip(". ") == "":
+        raise UploadRejected(
+            "The file name is not acceptable (it contains path components or control characters). "
+            "Rename the file and upload it again.",
+            code="bad_file_name",
+        )
+
+
+def _read(file, max_bytes: int) -> bytes:
+    if isinstance(file, bytes | bytearray | memoryview):
+        return bytes(file)
+    size = getattr(file, "size", None)
+    if size is not None and size > max_bytes:
+        raise UploadRejected(
+            f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.",
+            status=413,
+            code="too_large",
+        )
+    if hasattr(file, "seek"):
+        file.seek(0)
+    data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UploadRejected(
+            f"The file is larger than the limit of {max_bytes / 1e6:.1f} MB.", status=413, code="too_large"
+        )
+    return data
+
+
+def scan_upload(
+    *, uploader, patient, file, content_type: str | None = None, file_name: str | None = None
+) -> Scan:
+    """Validate, encrypt and store an upload; returns the queued Scan. Raises UploadRejected.
+
+    The caller has already authorised ``upload`` for ``patient`` (imaging.permissions).
+    """
+    if getattr(patient, "role", None) != "patient":
+        raise UploadRejected("Scans can only be uploaded for a patient.", code="not_a_patient")
+    check_file_name(file_name if file_name is not None else getattr(file, "name", None))
+    if content_type is None:
+        content_type = getattr(file, "content_type", None)
+    data = _read(file, settings.QMC_MAX_UPLOAD_BYTES)
+    insp, decoded = inspect_upload(
+        data,
+        max_bytes=settings.QMC_MAX_UPLOAD_BYTES,
+        max_pixels=settings.QMC_MAX_PIXELS,
+        content_type=content_type,
+    )
+
+    scan_id = uuid.uuid4()
+    object_id = uuid.uuid4()
+    key = envelope.new_data_key()
+    ciphertext = envelope.encrypt(data, key, object_id=str(object_id), kind=ObjectKind.ORIGINAL, version=1)
+    store = blobs.store()
+    try:
+        cid = store.put(ciphertext)
+    except StorageUnavailable as exc:
+        raise UploadRejected(
+            "Storage is unavailable right now; nothing was saved. Please try again in a few minutes.",
+            status=503,
+            code="storage_unavailable",
+        ) from exc
+    try:
+        with transaction.atomic():
+            scan = Scan.objects.create(
+                id=scan_id,
+                patient=patient,
+                uploaded_by=uploader,
+                status=ScanStatus.QUEUED,
+                source_format=insp.format,
+                original_size=len(data),
+                original_sha256=hashlib.sha256(data).hexdigest(),
+                modality=decoded.modality,
+                body_part=decoded.body_part,
+                study_date=decoded.study_date,
+                width=insp.width,
+                height=insp.height,
+                frames=insp.frames,
+            )
+            ScanObject.objects.create(
+                id=object_id,
+                scan=scan,
+                kind=ObjectKind.ORIGINAL,
+                version=1,
+                cid=cid,
+                ciphertext_sha256=hashlib.sha256(ciphertext).hexdigest(),
+                plaintext_size=len(data),
+                backend=store.name,
+            )
+            wrap_for_all(scan=scan, object_id=object_id, data_key=key)
+            transaction.on_commit(lambda: _enqueue(scan_id))
+    except BaseException:
+        _delete_quietly(store, cid)
+        raise
+    return scan
+
+
+def _enqueue(scan_id) -> None:
+    from imaging.tasks import enqueue
+
+    enqueue(scan_id)
+
+
+def _delete_quietly(store, cid: str) -> None:
+    try:
+        store.delete(cid)
+    except StorageError:
+        log.error("could not delete blob %s after a failed upload; it is an orphan now", cid, exc_info=True)
+
+
+def scan_retry(*, actor, scan: Scan) -> Scan:
+    """Put a failed scan back in the queue. Finished steps (stored objects, staged
+    ciphertext, wrapped keys) are kept and not redone."""
+    with transaction.atomic():
+        locked = Scan.objects.select_for_update().get(pk=scan.pk)
+        if locked.status != ScanStatus.FAILED:
+            raise UploadRejected("Only a failed scan can be retried.", status=409, code="not_failed")
+        locked.status = ScanStatus.QUEUED
+        locked.failure_reason = ""
+        locked.attempts = 0
+        locked.save(update_fields=["status", "failure_reason", "attempts", "updated_at"])
+        transaction.on_commit(lambda: _enqueue(locked.pk))
+    log.info("scan %s retried by %s", scan.pk, actor.pk)
+    return locked

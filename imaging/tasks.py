@@ -1,0 +1,103 @@
+"""Celery tasks of the scan pipeline. Messages carry the scan id only.
+
+Reliability settings (on top of the project-wide late acks, reject-on-worker-lost,
+prefetch 1 and time limits in settings): `StorageUnavailable` (and database
+`OperationalError`) are retried automatically with exponential backoff and full jitter up
+to ``QMC_SCAN_MAX_RETRIES`` (default 5; backoff factor ``QMC_SCAN_RETRY_BACKOFF`` s,
+capped at ``QMC_SCAN_RETRY_BACKOFF_MAX`` s). When retries run out -- or on any
+non-retryable error -- the scan is marked `failed` with a reason a person can act on, and
+can be retried from the scan page (`imaging.services.scan_retry`).
+
+`imaging.requeue_stalled` re-enqueues scans stuck mid-pipeline (no progress for
+``QMC_SCAN_STALE_SECONDS``, default 660 = task time limit + 60 s); it runs when a worker
+starts and should run periodically from beat::
+
+    "imaging-requeue-stalled": {"task": "imaging.requeue_stalled", "schedule": 300.0},
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import Task, shared_task
+from celery.signals import worker_ready
+from django.db import OperationalError
+
+from imaging import pipeline
+from imaging.storage import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF = int(os.environ.get("QMC_SCAN_RETRY_BACKOFF", "2"))
+RETRY_BACKOFF_MAX = int(os.environ.get("QMC_SCAN_RETRY_BACKOFF_MAX", "120"))
+STALE_SECONDS = float(os.environ.get("QMC_SCAN_STALE_SECONDS", "660"))
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, pipeline.PipelineFailure):
+        return str(exc)
+    if isinstance(exc, StorageUnavailable):
+        return (
+            f"The storage service was unavailable after {pipeline.MAX_RETRIES} retries. Nothing was lost: "
+            "the encrypted data is kept; press Retry when storage is back."
+        )
+    if isinstance(exc, OperationalError):
+        return "The database was unavailable after several retries. Press Retry to try again."
+    name = type(exc).__name__
+    if name in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
+        return "Processing took too long and was stopped. Press Retry, or upload a smaller image."
+    return f"Unexpected error while processing ({name}). Press Retry; tell the administrator if it happens again."
+
+
+class ScanTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):  # retries exhausted or permanent error
+        scan_id = args[0] if args else kwargs.get("scan_id")
+        if scan_id:
+            pipeline.mark_failed(scan_id, failure_reason(exc))
+
+
+@shared_task(
+    bind=True,
+    base=ScanTask,
+    name="imaging.process_scan",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(StorageUnavailable, OperationalError),
+    retry_backoff=RETRY_BACKOFF,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=pipeline.MAX_RETRIES,
+)
+def process_scan(self, scan_id: str) -> str:
+    try:
+        return str(pipeline.run(scan_id))
+    except pipeline.PipelineFailure as exc:
+        pipeline.mark_failed(scan_id, str(exc))
+        return "failed"
+
+
+@shared_task(name="imaging.requeue_stalled", acks_late=True)
+def requeue_stalled(older_than_seconds: float | None = None) -> list[str]:
+    return pipeline.requeue_stalled(older_than_seconds=older_than_seconds or STALE_SECONDS)
+
+
+def enqueue(scan_id) -> bool:
+    """Publish the pipeline message; False (logged) if the broker is unreachable -- the
+    stalled-scan sweep enqueues it later."""
+    try:
+        process_scan.apply_async(args=[str(scan_id)], retry=True, retry_policy={"max_retries": 2})
+        return True
+    except Exception:  # noqa: BLE001
+        log.warning(
+            "could not enqueue scan %s; the stalled-scan sweep will pick it up", scan_id, exc_info=True
+        )
+        return False
+
+
+@worker_ready.connect
+def _sweep_on_start(sender=None, **kwargs):
+    try:
+        requeue_stalled.apply_async(countdown=1)
+    except Exception:  # noqa: BLE001
+        log.warning("could not enqueue the stalled-scan sweep", exc_info=True)

@@ -1,0 +1,157 @@
+"""Web pages of the imaging app (thin: authorise, call a service or selector, render)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from imaging import selectors, services
+from imaging.permissions import authorize, decision_message
+from imaging.validation import UploadRejected
+from portal.models import Role, User
+
+
+class UploadForm(forms.Form):
+    patient = forms.ChoiceField(label="Patient")
+    file = forms.FileField(
+        label="Scan file",
+        help_text="DICOM (.dcm), PNG or JPEG. The type is checked from the content; the file name is not used.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".dcm,application/dicom,image/png,image/jpeg"}),
+    )
+
+    def __init__(self, *args, patients, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].choices = [(str(p.pk), p.display_name()) for p in patients]
+
+
+def _upload_patients(user):
+    if user.role == Role.PATIENT:
+        return [user]
+    try:
+        from portal.consent_selectors import patients_of
+    except ImportError:
+        return []
+    grouped = patients_of(user)  # {patient: [consents]}
+    return [p for p, consents in grouped.items() if any("upload" in (c.actions or []) for c in consents)]
+
+
+def _patient(pk) -> User | None:
+    try:
+        return User.objects.filter(pk=pk, role=Role.PATIENT).first()
+    except (ValueError, Exception):  # noqa: BLE001 - malformed uuid
+        return None
+
+
+def _deny(request, decision, action, *, status=None):
+    status = status or getattr(decision, "status_code", 403)
+    if status == 404:
+        raise Http404(decision_message(decision, action))
+    return render(
+        request, "imaging/denied.html", {"message": decision_message(decision, action)}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    patients = _upload_patients(request.user)
+    form = UploadForm(request.POST or None, request.FILES or None, patients=patients)
+    status = 200
+    if request.method == "POST":
+        if "file" not in request.FILES:
+            form.add_error("file", "No file was received. Choose a DICOM, PNG or JPEG file.")
+            status = 400
+        patient = _patient(request.POST.get("patient"))
+        if patient is None:
+            form.add_error("patient", "Choose a patient.")
+            status = 400
+        if status == 200:
+            decision = authorize(actor=request.user, action="upload", patient=patient)
+            if not decision.allowed:
+                form.add_error(None, decision_message(decision, "upload"))
+                status = 403
+            else:
+                f = request.FILES["file"]
+                try:
+                    scan = services.scan_upload(uploader=request.user, patient=patient, file=f)
+                except UploadRejected as exc:
+                    form.add_error("file", exc.message)
+                    status = exc.status
+                else:
+                    messages.success(request, "Scan uploaded; processing has started.")
+                    return redirect("imaging:scan", scan_id=scan.id)
+    return render(
+        request, "imaging/upload.html", {"form": form, "has_patients": bool(patients)}, status=status
+    )
+
+
+@login_required
+def index(request):
+    if request.user.role == Role.PATIENT:
+        return redirect("imaging:patient-scans", patient_id=request.user.pk)
+    try:
+        from portal.consent_selectors import patients_of
+
+        patients = list(patients_of(request.user))
+    except ImportError:
+        patients = []
+    return render(request, "imaging/index.html", {"patients": patients})
+
+
+@login_required
+def patient_scans(request, patient_id):
+    patient = _patient(patient_id)
+    if patient is None:
+        raise Http404("Patient not found.")
+    decision = authorize(actor=request.user, action="list", patient=patient)
+    if not decision.allowed:
+        return _deny(request, decision, "list", status=404)
+    scans = selectors.scans_of(patient)
+    return render(request, "imaging/patient_scans.html", {"patient": patient, "scans": scans})
+
+
+def _scan_or_404(request, scan_id, action="view", **kw):
+    scan = selectors.scan_by_id(scan_id)
+    if scan is None:
+        raise Http404("Scan not found.")
+    decision = authorize(actor=request.user, action=action, patient=scan.patient, scan=scan, **kw)
+    if not decision.allowed:
+        raise Http404(decision_message(decision, action))
+    return scan
+
+
+@login_required
+def scan_page(request, scan_id):
+    scan = _scan_or_404(request, scan_id)
+    images = selectors.images_for(scan, reader=request.user) if scan.status == "done" else None
+    integrity = selectors.integrity_of(scan) if scan.status == "done" else None
+    ctx = {"scan": scan, "images": images, "integrity": integrity, "status": selectors.status_of(scan)}
+    if request.GET.get("part") == "result":
+        return render(request, "imaging/_result.html", ctx)
+    return render(request, "imaging/scan.html", ctx)
+
+
+@login_required
+def scan_status(request, scan_id):
+    scan = _scan_or_404(request, scan_id, record=False)
+    return JsonResponse(selectors.status_of(scan))
+
+
+@login_required
+@require_POST
+def scan_retry(request, scan_id):
+    scan = _scan_or_404(request, scan_id)
+    decision = authorize(actor=request.user, action="upload", patient=scan.patient, scan=scan)
+    if not decision.allowed:
+        return _deny(request, decision, "upload")
+    try:
+        services.scan_retry(actor=request.user, scan=scan)
+    except UploadRejected as exc:
+        messages.error(request, exc.message)
+        return redirect("imaging:scan", scan_id=scan.id)
+    messages.success(request, "The scan was put back in the queue.")
+    return redirect("imaging:scan", scan_id=scan.id)

@@ -1,0 +1,168 @@
+"""Fixtures for the imaging tests: sample files, a clinician with upload consent, blob counting."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from django.conf import settings
+
+from tests.factories import ClinicianFactory, PatientFactory
+
+
+def png_bytes(h=512, w=512, dtype=np.uint8, seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = (np.sin(xx / 17.0) + np.cos(yy / 23.0) + 2) / 4
+    img = base + rng.normal(0, 0.05, (h, w))
+    top = 255 if dtype == np.uint8 else 65535
+    ok, buf = cv2.imencode(".png", np.clip(img * top, 0, top).astype(dtype))
+    assert ok
+    return buf.tobytes()
+
+
+def jpeg_bytes(h=512, w=512, seed=1) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = np.clip(rng.normal(128, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (9, 9), 3)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buf.tobytes()
+
+
+def dicom_bytes(name="CT_small.dcm") -> bytes:
+    from pydicom.data import get_testdata_file
+
+    return Path(get_testdata_file(name)).read_bytes()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def png_bomb(width=30000, height=30000) -> bytes:
+    """A valid 1-bit grayscale PNG of width x height, all black: ~110 MB of pixels in ~100 kB."""
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    comp = zlib.compressobj(9)
+    parts = []
+    block = row * 1000
+    for _ in range(height // 1000):
+        parts.append(comp.compress(block))
+    parts.append(comp.compress(row * (height % 1000)))
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
+    )
+
+
+def dicom_without_pixels() -> bytes:
+    from pydicom.data import get_testdata_file
+
+    return Path(get_testdata_file("rtplan.dcm")).read_bytes()
+
+
+def blob_files() -> set[str]:
+    root = Path(settings.QMC_BLOB_DIR)
+    if not root.exists():
+        return set()
+    return {p.name for p in root.glob("*/bafkrei*")}
+
+
+@pytest.fixture(scope="session")
+def bomb_png() -> bytes:
+    return png_bomb()
+
+
+@pytest.fixture
+def patient(db):
+    return PatientFactory()
+
+
+@pytest.fixture
+def clinician(db, patient):
+    from portal.models import Consent
+
+    doc = ClinicianFactory()
+    Consent.objects.create(
+        patient=patient,
+        grantee_user=doc,
+        actions=["upload", "view", "download"],
+        purposes=["TREAT"],
+        policy_text="test consent",
+        created_by=patient,
+    )
+    return doc
+
+
+@pytest.fixture
+def doc_client(client, clinician):
+    client.force_login(clinician)
+    _pass_second_factor(client, clinician)
+    return client
+
+
+def _pass_second_factor(client, user) -> None:
+    """The portal requires TOTP for clinicians; give the test client a verified device."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session.save()
+
+
+def upload_file(data: bytes, name="scan.bin", content_type="application/octet-stream"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def as_file(data: bytes):
+    return io.BytesIO(data)
+
+
+def _queue_length() -> int:
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_declare(queue="celery", passive=True).message_count
+    except Exception:  # noqa: BLE001 - filesystem transport: no cheap way to ask
+        return 0
+
+
+def drain_worker(timeout: float = 60.0) -> None:
+    """Wait until the worker has nothing left to do for this test (pipeline, ledger appends),
+    so the database flush at teardown does not race (deadlock) with a running task."""
+    import time
+
+    from imaging.models import Scan, ScanStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = Scan.objects.exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED]).exists()
+        try:
+            from ledger.models import PendingEvent
+
+            busy = busy or PendingEvent.objects.exists()
+        except ImportError:
+            pass
+        if not busy and _queue_length() == 0:
+            time.sleep(1.0)  # let the last delivered task finish its transaction
+            if _queue_length() == 0:
+                return
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def drained():
+    yield
+    drain_worker()
