@@ -79,8 +79,8 @@ def test_predict_and_bad_input(qcnn_model, val_split):
 
 
 def test_smoke_training_is_seeded(val_split):
-    """Tiny fit (60 images, 15 COBYLA steps): same seed → identical parameters."""
+    """Tiny fit (60 images, 30 COBYLA steps): same seed → identical parameters."""
     imgs, labels = val_split.images[:60], val_split.labels[:60]
-    a1, _ = qcnn.train_qcnn(imgs, labels, imgs, labels, seed=3, restarts=1, maxiter=15, log=lambda m: None)
-    a2, _ = qcnn.train_qcnn(imgs, labels, imgs, labels, seed=3, restarts=1, maxiter=15, log=lambda m: None)
+    a1, _ = qcnn.train_qcnn(imgs, labels, imgs, labels, seed=3, restarts=1, maxiter=30, log=lambda m: None)
+    a2, _ = qcnn.train_qcnn(imgs, labels, imgs, labels, seed=3, restarts=1, maxiter=30, log=lambda m: None)
     assert np.array_equal(a1["circuit_params"], a2["circuit_params"])
