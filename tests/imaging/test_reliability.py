@@ -1,0 +1,201 @@
+"""Reliability on the real broker and database: SIGKILL mid-scan, storage outage with
+retries, failure after max retries + retry from the UI, corrupted blobs on read."""
+
+import json
+import time
+
+import pytest
+from django.urls import reverse
+
+from imaging import pipeline
+from imaging.models import Scan, ScanObject, ScanStatus, StagedObject
+from imaging.storage import LocalCAS
+from tests.conftest import wait_for
+from tests.imaging.conftest import blob_files, dicom_bytes, png_bytes, upload_file
+
+
+def upload(client, patient, data=None, name="ct.dcm"):
+    resp = client.post(
+        "/api/v1/scans", {"patient": str(patient.pk), "file": upload_file(data or dicom_bytes(), name)}
+    )
+    assert resp.status_code == 202, resp.content
+    return Scan.objects.get(pk=resp.json()["id"])
+
+
+def registered_entries(scan_id):
+    from ledger.models import Entry, PendingEvent
+
+    appended = [e for e in Entry.objects.filter(event_type="scan.registered") if str(scan_id) in e.payload]
+    pending = [
+        p for p in PendingEvent.objects.filter(event_type="scan.registered") if str(scan_id) in p.payload
+    ]
+    return appended, pending
+
+
+def status_is(scan_id, *statuses):
+    return lambda: Scan.objects.get(pk=scan_id).status in statuses
+
+
+@pytest.fixture
+def worker_env(celery_worker):
+    def apply(**env):
+        celery_worker.extra_env = {k: str(v) for k, v in env.items()}
+        celery_worker.restart()
+
+    yield apply
+    if getattr(celery_worker, "extra_env", None):
+        celery_worker.extra_env = {}
+        celery_worker.restart()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("drained")
+def test_sigkill_mid_scan_completes_exactly_once(celery_worker, worker_env, doc_client, patient):
+    worker_env(QMC_TEST_STAGE_DELAY="stored=5", QMC_SCAN_STALE_SECONDS=1)
+    before = blob_files()
+    scan = upload(doc_client, patient)
+    # wait until the first derived blob is written but its row not yet committed, then kill
+    wait_for(lambda: len(blob_files() - before) >= 2, timeout=60, what="first derived blob written")
+    assert Scan.objects.get(pk=scan.pk).status == ScanStatus.STORING
+    celery_worker.kill()
+    assert not ScanObject.objects.filter(scan=scan).exclude(kind="original").exists()
+    time.sleep(1.2)  # older than QMC_SCAN_STALE_SECONDS: the sweep on start re-enqueues it
+    celery_worker.extra_env = {"QMC_SCAN_STALE_SECONDS": "1"}
+    celery_worker.start()
+    wait_for(status_is(scan.pk, ScanStatus.DONE, ScanStatus.FAILED), timeout=60, what="scan to finish")
+    scan.refresh_from_db()
+    assert scan.status == ScanStatus.DONE, scan.failure_reason
+    assert scan.attempts == 2
+    wait_for(lambda: registered_entries(scan.pk)[0], timeout=60, what="ledger append")
+    appended, pending = registered_entries(scan.pk)
+    assert len(appended) == 1 and not pending
+    objs = ScanObject.objects.filter(scan=scan)
+    assert objs.count() == 3 and not StagedObject.objects.filter(scan=scan).exists()
+    assert blob_files() - before == {o.cid for o in objs}  # one set of blobs, no orphan
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("drained")
+def test_storage_outage_retries_then_fails_then_retry_from_ui(
+    celery_worker, worker_env, doc_client, patient, tmp_path, settings
+):
+    flag = tmp_path / "storage-down"
+    worker_env(
+        QMC_TEST_STORAGE_DOWN_FILE=flag,
+        QMC_SCAN_MAX_RETRIES=4,
+        QMC_SCAN_RETRY_BACKOFF=1,
+        QMC_SCAN_RETRY_BACKOFF_MAX=2,
+    )
+    # 1) outage while processing: retries with backoff, completes when storage is back
+    flag.touch()
+    scan = upload(doc_client, patient)
+    wait_for(lambda: Scan.objects.get(pk=scan.pk).attempts >= 2, timeout=30, what="retries")
+    assert Scan.objects.get(pk=scan.pk).status not in (ScanStatus.DONE, ScanStatus.FAILED)
+    flag.unlink()
+    wait_for(status_is(scan.pk, ScanStatus.DONE, ScanStatus.FAILED), timeout=60, what="scan to finish")
+    scan.refresh_from_db()
+    assert scan.status == ScanStatus.DONE and scan.attempts >= 2
+
+    # 2) outage longer than the retries: failed with a reason, nothing lost, retry from the UI
+    flag.touch()
+    scan2 = upload(doc_client, patient, png_bytes(256, 256), "x.png")
+    wait_for(status_is(scan2.pk, ScanStatus.FAILED, ScanStatus.DONE), timeout=60, what="scan to fail")
+    scan2.refresh_from_db()
+    assert scan2.status == ScanStatus.FAILED
+    assert "storage" in scan2.failure_reason.lower() and "retry" in scan2.failure_reason.lower()
+    original = ScanObject.objects.get(scan=scan2, kind="original")
+    assert LocalCAS(settings.QMC_BLOB_DIR).exists(original.cid)  # nothing lost
+    page = doc_client.get(reverse("imaging:scan", args=[scan2.pk])).content.decode()
+    assert scan2.failure_reason[:40] in page and "Retry processing" in page
+    flag.unlink()
+    resp = doc_client.post(reverse("imaging:retry", args=[scan2.pk]))
+    assert resp.status_code == 302
+    wait_for(status_is(scan2.pk, ScanStatus.DONE, ScanStatus.FAILED), timeout=60, what="retried scan")
+    scan2.refresh_from_db()
+    assert scan2.status == ScanStatus.DONE, scan2.failure_reason
+    wait_for(lambda: registered_entries(scan2.pk)[0], timeout=60, what="ledger append")
+    assert len(registered_entries(scan2.pk)[0]) == 1
+
+
+# --- in-process checks of the same machinery (fast) --------------------------------------------
+
+
+class Crash(BaseException):
+    pass
+
+
+@pytest.mark.django_db
+def test_redelivery_after_crash_between_put_and_commit_reuses_the_same_ciphertext(patient, monkeypatch):
+    from imaging.services import scan_upload
+
+    before = blob_files()
+    scan = scan_upload(
+        uploader=patient, patient=patient, file=upload_file(dicom_bytes("MR_small.dcm"), "a.dcm")
+    )
+
+    def crash(point):
+        if point == "stored":
+            raise Crash()
+
+    monkeypatch.setattr(pipeline, "_stage_delay", crash)
+    with pytest.raises(Crash):
+        pipeline.run(scan.pk)
+    assert StagedObject.objects.filter(scan=scan).count() == 2
+    monkeypatch.setattr(pipeline, "_stage_delay", lambda point: None)
+    assert pipeline.run(scan.pk) == ScanStatus.DONE
+    assert pipeline.run(scan.pk) == ScanStatus.DONE  # a duplicate message is a no-op
+    scan.refresh_from_db()
+    assert scan.attempts == 2
+    assert blob_files() - before == set(ScanObject.objects.filter(scan=scan).values_list("cid", flat=True))
+    from ledger.models import PendingEvent
+
+    assert PendingEvent.objects.filter(event_id=scan.ledger_event_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_poison_message_is_stopped_by_the_attempt_counter(patient, monkeypatch):
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 64), "a.png"))
+    Scan.objects.filter(pk=scan.pk).update(attempts=pipeline.MAX_ATTEMPTS)
+    assert pipeline.run(scan.pk) == ScanStatus.FAILED
+    scan.refresh_from_db()
+    assert "interrupted" in scan.failure_reason
+
+
+@pytest.mark.django_db
+def test_corrupted_blob_on_read_is_detected_and_no_image_shown(doc_client, patient, settings):
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(dicom_bytes(), "a.dcm"))
+    assert pipeline.run(scan.pk) == ScanStatus.DONE
+    page = doc_client.get(reverse("imaging:scan", args=[scan.pk])).content.decode()
+    assert 'id="img-preview"' in page
+    store = LocalCAS(settings.QMC_BLOB_DIR)
+    preview = ScanObject.objects.get(scan=scan, kind="preview")
+    path = store.path_for(preview.cid)
+    good = path.read_bytes()
+    path.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+    try:
+        page = doc_client.get(reverse("imaging:scan", args=[scan.pk]))
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert "failed its integrity check" in html
+        assert 'id="img-preview"' not in html and 'id="img-matrix"' not in html
+        assert "Integrity check FAILED" in html
+    finally:
+        path.write_bytes(good)
+
+    # a corrupted original makes the pipeline fail with a clear reason (no retry loop)
+    scan2 = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 64), "b.png"))
+    orig = ScanObject.objects.get(scan=scan2, kind="original")
+    p2 = store.path_for(orig.cid)
+    p2.write_bytes(b"garbage" + p2.read_bytes()[7:])
+    from imaging.tasks import process_scan
+
+    assert process_scan.apply(args=[str(scan2.pk)]).get() == "failed"
+    scan2.refresh_from_db()
+    assert scan2.status == ScanStatus.FAILED and "integrity check" in scan2.failure_reason
+    assert json.dumps(scan2.failure_reason)
