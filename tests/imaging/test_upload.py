@@ -190,3 +190,18 @@ def test_blob_deleted_when_saving_fails(doc_client, patient, monkeypatch):
     with pytest.raises(RuntimeError):
         services.scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 64), "a.png"))
     assert_nothing_stored(before)
+
+
+@pytest.mark.django_db
+def test_seed_scans_command(patient):
+    from django.core.management import call_command
+
+    call_command("seed_scans", patient=patient.username)
+    assert sorted(Scan.objects.filter(patient=patient).values_list("source_format", flat=True)) == [
+        "dicom",
+        "dicom",
+        "jpeg",
+        "png",
+    ]
+    call_command("seed_scans", patient=patient.username)  # idempotent without --force
+    assert Scan.objects.filter(patient=patient).count() == 4
