@@ -120,3 +120,20 @@ def test_bad_parameters_refused(kwargs):
     n = kwargs.pop("qubits")
     with pytest.raises(QuantumParamError):
         run_bb84(n, **kwargs)
+
+
+def test_site_to_site_transfer_key_with_real_ml_kem():
+    """Both sites derive the same key from a BB84 run and an ML-KEM-768 encapsulation."""
+    from pqcrypto.kem import ml_kem_768
+
+    r = run_bb84(2000, seed=21)
+    k_alice = bytes.fromhex(r["alice_key"])
+    k_bob = bytes.fromhex(r["bob_key"])
+    pk, sk = ml_kem_768.generate_keypair()
+    ct, ss_sender = ml_kem_768.encrypt(pk)
+    ss_receiver = ml_kem_768.decrypt(sk, ct)
+    t1 = hybrid_transfer_key(k_alice, ss_sender, context=b"transfer:42")
+    t2 = hybrid_transfer_key(k_bob, ss_receiver, context=b"transfer:42")
+    assert t1 == t2
+    # an attacker who somehow knows the (simulated) BB84 key still lacks the ML-KEM secret
+    assert hybrid_transfer_key(k_alice, bytes(32), context=b"transfer:42") != t1

@@ -59,7 +59,8 @@ def test_statistics_within_sampling_error_of_ideal():
 
 
 def test_throughput_at_least_100_per_second_for_1kib():
-    best = max(qh.throughput(1024, 30, seed=s) for s in range(3))
+    # CPU time of this process, so four other engineers' jobs on the 2 cores do not count
+    best = max(qh.throughput(1024, 30, seed=s, clock=time.process_time) for s in range(3))
     assert best >= 100
     # and single-message hashing agrees with the walk used by the stats
     m = bytes(range(256)) * 4
