@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "portal",
     "imaging",
     "ledger",
+    "lab",
 ]
 
 MIDDLEWARE = [

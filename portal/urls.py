@@ -31,6 +31,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ledger/", include("ledger.api_urls")),
     path("", include("portal.api.urls")),
+    path("lab/", include("lab.api_urls")),
     path("", include("imaging.api_urls")),
 ]
 
@@ -49,6 +50,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("ledger/", include("ledger.urls")),
     path("scans/", include("imaging.urls")),
+    path("lab/", include("lab.urls")),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("admin/", admin.site.urls),
 ]
