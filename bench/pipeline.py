@@ -1,0 +1,308 @@
+"""Scan pipeline benchmark: prints ONE JSON object.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/qmc_bench \
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/12 QMC_VAR_DIR=var/bench \
+    .venv/bin/python bench/pipeline.py [--scans 12]
+
+Uses (and migrates) the database in DATABASE_URL -- give it a scratch database. For 1 and 2
+worker processes (real Celery prefork workers on the real broker) it uploads a mix of
+pydicom test DICOMs, 512x512 PNGs and 2048x2048 JPEGs through the upload API (Django test
+client, full middleware), waits for every scan to be done and its ledger entry appended,
+and reports scans/s end to end. In the same run it times, in-process:
+
+* ``stages_ms``: the pipeline's own stages (median per status step, in-process run);
+* ``floor_ms``: the primitive work of those stages alone (decode, resize, hash, predict,
+  AES-GCM, ML-KEM wrap x3 readers, Falcon sign, blob write), per scan of the mix;
+* upload request p95 for a ~5 MB file; worker resident memory (max RSS over the run).
+
+Counts are reduced (default 12 scans per worker setting) to keep the run short; the JSON
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+
+def _ensure_db(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    name = url.rsplit("/", 1)[1]
+    base = url.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(["psql", base, "-qc", f"CREATE DATABASE {name}"], capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scans", type=int, default=12)
+    args = ap.parse_args()
+    _ensure_db(os.environ.get("DATABASE_URL", ""))
+
+    import django
+
+    django.setup()
+    import cv2
+    import numpy as np
+    import psutil
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from pqcrypto.sign import falcon_512
+
+    # --- inputs
+    from pydicom.data import get_testdata_file
+
+    from imaging import decode as dec
+    from imaging import diagnosis, pipeline, preprocess
+    from imaging.crypto import envelope, hybrid_kem
+    from imaging.models import Scan, ScanStatus
+    from imaging.storage import LocalCAS
+    from ledger.models import Entry
+    from portal.celery import app
+    from portal.models import Consent, Organisation, User
+
+    rng = np.random.default_rng(0)
+    dicoms = [Path(get_testdata_file(n)).read_bytes() for n in ("CT_small.dcm", "MR_small.dcm")]
+    yy, xx = np.mgrid[0:512, 0:512]
+    png = cv2.imencode(
+        ".png",
+        (((np.sin(xx / 9) + np.cos(yy / 13) + 2) * 60) + rng.normal(0, 8, (512, 512)))
+        .clip(0, 255)
+        .astype(np.uint8),
+    )[1].tobytes()
+    big = cv2.GaussianBlur(rng.normal(120, 60, (2048, 2048)).clip(0, 255).astype(np.uint8), (7, 7), 2)
+    jpg = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    mix = [("dicom", dicoms[0]), ("dicom", dicoms[1]), ("png", png), ("jpeg", jpg)]
+    five_mb = cv2.imencode(".png", rng.integers(0, 65535, (1600, 1600), dtype=np.uint16))[1].tobytes()
+
+    # --- users
+    org, _ = Organisation.objects.get_or_create(name="Bench hospital")
+    patient, _ = User.objects.get_or_create(username="bench-patient", defaults={"role": "patient"})
+    doc, _ = User.objects.get_or_create(
+        username="bench-doc", defaults={"role": "clinician", "organisation": org}
+    )
+    if not Consent.objects.filter(patient=patient, grantee_user=doc).exists():
+        Consent.objects.create(
+            patient=patient,
+            grantee_user=doc,
+            actions=["upload", "view"],
+            purposes=["TREAT"],
+            policy_text="bench",
+            created_by=patient,
+        )
+    device, _ = TOTPDevice.objects.get_or_create(user=doc, name="bench", defaults={"confirmed": True})
+    client = Client()
+    client.force_login(doc)
+    s = client.session
+    s["otp_device_id"] = device.persistent_id
+    s.save()
+
+    def post(data, name):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        t = time.perf_counter()
+        r = client.post(
+            "/api/v1/scans",
+            {"patient": str(patient.pk), "file": SimpleUploadedFile(name, data, "application/octet-stream")},
+        )
+        dt = (time.perf_counter() - t) * 1000
+        assert r.status_code == 202, r.content[:300]
+        return r.json()["id"], dt
+
+    # --- floor: primitives in-process, per scan of the mix
+    store = LocalCAS(settings.QMC_BLOB_DIR)
+    pk, sk = hybrid_kem.generate_keypair()
+    fpk, fsk = falcon_512.generate_keypair()
+    floor = {
+        k: []
+        for k in (
+            "decode",
+            "resize",
+            "hash",
+            "predict",
+            "aes_gcm",
+            "mlkem_wrap_x3",
+            "falcon_sign",
+            "blob_write",
+        )
+    }
+    diagnosis.active_model()
+    for _ in range(3):
+        for fmt, data in mix:
+            t = time.perf_counter()
+            d = dec.decode(data, fmt)
+            floor["decode"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            m = cv2.resize(d.display, (128, 128), interpolation=cv2.INTER_AREA)
+            floor["resize"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            hashlib.sha256(m.astype("<f4").tobytes()).hexdigest()
+            floor["hash"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            diagnosis.diagnose(m)
+            floor["predict"].append(time.perf_counter() - t)
+            preview = preprocess.render_preview(d.display)
+            key = envelope.new_data_key()
+            t = time.perf_counter()
+            cts = [
+                envelope.encrypt(p, key, object_id="x", kind=k, version=1)
+                for p, k in ((data, "original"), (preview, "preview"), (m.tobytes(), "matrix"))
+            ]
+            floor["aes_gcm"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            for _r in range(3 * 3):  # 3 objects x (system, patient, clinician)
+                hybrid_kem.wrap(pk, key, context=b"bench")
+            floor["mlkem_wrap_x3"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            falcon_512.sign(fsk, b"x" * 300)
+            floor["falcon_sign"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            for c in cts:
+                store.put(c)
+            floor["blob_write"].append(time.perf_counter() - t)
+    floor_ms = {k: round(statistics.median(v) * 1000, 3) for k, v in floor.items()}
+    floor_total = round(sum(floor_ms.values()), 3)
+
+    # --- in-process stage timings (same code the worker runs)
+    marks: list[tuple[str, float]] = []
+    real_advance = pipeline._advance
+
+    def timed_advance(scan_id, target, **kw):
+        marks.append((target, time.perf_counter()))
+        return real_advance(scan_id, target, **kw)
+
+    pipeline._advance = timed_advance
+    stage_samples: dict[str, list[float]] = {}
+    from imaging.services import scan_upload
+
+    for fmt, data in mix * 2:
+        scan = scan_upload(uploader=doc, patient=patient, file=data, file_name=f"x.{fmt}")
+        marks.clear()
+        t0 = time.perf_counter()
+        pipeline.run(scan.pk)
+        marks.append(("done", time.perf_counter()))
+        prev_name, prev_t = "start", t0
+        for name, t in marks:
+            stage_samples.setdefault(f"{prev_name}->{name}", []).append((t - prev_t) * 1000)
+            prev_name, prev_t = name, t
+    pipeline._advance = real_advance
+    stages_ms = {k: round(statistics.median(v), 3) for k, v in stage_samples.items()}
+    inproc_total = round(sum(stages_ms.values()), 3)
+
+    # --- upload p95 (5 MB)
+    up = sorted(post(five_mb, "big.png")[1] for _ in range(10))
+    upload_p95 = round(up[int(0.95 * (len(up) - 1))], 1)
+
+    # --- end to end on real workers
+    results = {}
+    for procs in (1, 2):
+        app.control.purge()
+        env = dict(os.environ)
+        log = open(ROOT / "var" / f"bench-worker-{procs}.log", "w")
+        w = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel=WARNING",
+                f"--concurrency={procs}",
+                "--pool=prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"bench{procs}-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        time.sleep(6)
+        ids = []
+        t0 = time.perf_counter()
+        for i in range(args.scans):
+            fmt, data = mix[i % len(mix)]
+            ids.append(post(data, f"x.{fmt}")[0])
+        rss = 0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                proc = psutil.Process(w.pid)
+                rss = max(
+                    rss,
+                    max(
+                        [proc.memory_info().rss]
+                        + [c.memory_info().rss for c in proc.children(recursive=True)]
+                    ),
+                )
+            except psutil.Error:
+                pass
+            left = (
+                Scan.objects.filter(pk__in=ids)
+                .exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
+                .count()
+            )
+            if not left:
+                evs = list(Scan.objects.filter(pk__in=ids).values_list("ledger_event_id", flat=True))
+                if Entry.objects.filter(event_id__in=evs).count() == len(ids):
+                    break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        failed = Scan.objects.filter(pk__in=ids, status=ScanStatus.FAILED).count()
+        os.killpg(w.pid, signal.SIGTERM)
+        w.wait(timeout=60)
+        results[f"workers_{procs}"] = {
+            "scans": len(ids),
+            "failed": failed,
+            "seconds": round(elapsed, 2),
+            "scans_per_s": round(len(ids) / elapsed, 2),
+            "ms_per_scan_end_to_end": round(elapsed * 1000 / len(ids), 1),
+            "worker_max_rss_mb": round(rss / 2**20, 1),
+        }
+
+    w1 = results["workers_1"]["ms_per_scan_end_to_end"]
+    print(
+        json.dumps(
+            {
+                "bench": "pipeline",
+                "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+                "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
+                "mix": ["CT_small.dcm", "MR_small.dcm", "png 512x512", "jpeg 2048x2048"],
+                "reduced_counts": f"{args.scans} scans per worker setting, 3 floor rounds, 8 in-process scans, 10 uploads of 5 MB",
+                "end_to_end": results,
+                "stages_ms_median_in_process": stages_ms,
+                "in_process_ms_per_scan": inproc_total,
+                "floor_ms_median": floor_ms,
+                "floor_ms_per_scan": floor_total,
+                "ratio_end_to_end_1_worker_vs_floor": round(w1 / floor_total, 2),
+                "ratio_in_process_vs_floor": round(inproc_total / floor_total, 2),
+                "upload_5mb_p95_ms": upload_p95,
+                "upload_5mb_bytes": len(five_mb),
+                "targets": {"ratio_le": 1.5, "upload_p95_ms_le": 200, "worker_rss_mb_le": 500},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
