@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -10,6 +11,7 @@ from rest_framework.views import APIView
 from imaging import selectors, services
 from imaging.permissions import authorize, decision_message
 from imaging.validation import UploadRejected
+from portal.api.errors import problem
 from portal.models import Role, User
 
 
@@ -18,13 +20,42 @@ class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="DICOM, PNG or JPEG (type checked by content)")
 
 
+class ScanStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    progress = serializers.IntegerField()
+    done = serializers.BooleanField()
+    failed = serializers.BooleanField()
+    failure_reason = serializers.CharField(allow_blank=True)
+    status_url = serializers.CharField()
+    page_url = serializers.CharField()
+    updated_at = serializers.CharField()
+    diagnosis = serializers.DictField(required=False)
+    pixel_sha256 = serializers.CharField(required=False)
+    ledger_event_id = serializers.UUIDField(required=False, allow_null=True)
+
+
 def _error(message: str, code: str, http_status: int) -> Response:
-    return Response({"error": message, "code": code}, status=http_status)
+    """RFC 9457 problem details; `error` and `code` kept for existing clients."""
+    response = problem(http_status, message)
+    response.data.update({"error": message, "code": code})
+    return response
+
+
+_ERRORS = {s: OpenApiResponse(description="problem+json") for s in (400, 403, 404, 413, 415)}
 
 
 class ScanUploadView(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    required_scopes = {"POST": ["scans:write"]}
 
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={202: ScanStatusSerializer, **_ERRORS},
+        summary="Upload a scan (202 + status URL)",
+        tags=["scans"],
+    )
     def post(self, request):
         ser = UploadSerializer(data=request.data)
         if not ser.is_valid():
@@ -49,6 +80,13 @@ class ScanUploadView(APIView):
 
 
 class ScanStatusView(APIView):
+    required_scopes = ["scans:read"]
+
+    @extend_schema(
+        responses={200: ScanStatusSerializer, **_ERRORS},
+        summary="Processing status of a scan",
+        tags=["scans"],
+    )
     def get(self, request, scan_id):
         scan = selectors.scan_by_id(scan_id)
         if scan is None:

@@ -153,11 +153,8 @@ def integrity_of(scan: Scan) -> Integrity:
         res.ciphertext_ok &= ok
         if ok:
             res.details.append(f"{o.get_kind_display()}: ciphertext SHA-256 matches ({o.cid[:16]}…).")
-    try:
-        from ledger.selectors import entry_for_event, receipt_for_event
-    except ImportError:
-        res.details.append("Ledger not available.")
-        return res
+    from ledger.selectors import entry_for_event, receipt_for_event
+
     entry = entry_for_event(scan.ledger_event_id) if scan.ledger_event_id else None
     if entry is None:
         res.details.append("The ledger entry is not appended yet (signing runs in the background).")

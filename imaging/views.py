@@ -12,7 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from imaging import selectors, services
 from imaging.permissions import authorize, decision_message
 from imaging.validation import UploadRejected
+from portal.consent_selectors import patients_of
 from portal.models import Role, User
+from portal.policy import decide
 
 
 class UploadForm(forms.Form):
@@ -31,12 +33,7 @@ class UploadForm(forms.Form):
 def _upload_patients(user):
     if user.role == Role.PATIENT:
         return [user]
-    try:
-        from portal.consent_selectors import patients_of
-    except ImportError:
-        return []
-    grouped = patients_of(user)  # {patient: [consents]}
-    return [p for p, consents in grouped.items() if any("upload" in (c.actions or []) for c in consents)]
+    return [p for p in patients_of(user) if decide(user, "upload", p).allowed]
 
 
 def _patient(pk) -> User | None:
@@ -93,12 +90,7 @@ def upload(request):
 def index(request):
     if request.user.role == Role.PATIENT:
         return redirect("imaging:patient-scans", patient_id=request.user.pk)
-    try:
-        from portal.consent_selectors import patients_of
-
-        patients = list(patients_of(request.user))
-    except ImportError:
-        patients = []
+    patients = list(patients_of(request.user))
     return render(request, "imaging/index.html", {"patients": patients})
 
 

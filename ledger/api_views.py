@@ -10,6 +10,9 @@ import base64
 import hashlib
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -53,9 +56,21 @@ class PublicAPIView(APIView):
     permission_classes = [AllowAny]
 
 
+_ERR = {
+    400: OpenApiResponse(description="bad parameter (problem+json)"),
+    404: OpenApiResponse(description="unknown item (problem+json)"),
+}
+
+
 class CheckpointView(PublicAPIView):
     """Latest checkpoint as a C2SP signed note (text/plain)."""
 
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiTypes.STR, **_ERR},
+        tags=["ledger"],
+        auth=[],
+        summary="Latest signed checkpoint (C2SP signed note)",
+    )
     def get(self, request):
         cp = latest_checkpoint()
         if cp is None:
@@ -69,6 +84,28 @@ class CheckpointView(PublicAPIView):
 class EntriesView(PublicAPIView):
     """Entries [start, end) (end exclusive, at most 1000 per request)."""
 
+    @extend_schema(
+        operation_id="ledger_entries_list",
+        tags=["ledger"],
+        auth=[],
+        summary="Entries [start, end)",
+        parameters=[
+            OpenApiParameter("start", int, description="first index (default 0)"),
+            OpenApiParameter("end", int, description="one past the last index (default start+100)"),
+        ],
+        responses={
+            200: inline_serializer(
+                "LedgerEntries",
+                {
+                    "tree_size": serializers.IntegerField(),
+                    "start": serializers.IntegerField(),
+                    "end": serializers.IntegerField(),
+                    "entries": serializers.ListField(child=serializers.JSONField()),
+                },
+            ),
+            **_ERR,
+        },
+    )
     def get(self, request):
         size = tree_size()
         start = _int(request.query_params.get("start"), "start", default=0)
@@ -88,6 +125,26 @@ class EntriesView(PublicAPIView):
 class EntryView(PublicAPIView):
     """One entry, with its inclusion proof to the latest checkpoint covering it."""
 
+    @extend_schema(
+        operation_id="ledger_entry_retrieve",
+        tags=["ledger"],
+        auth=[],
+        summary="One entry with inclusion proof",
+        parameters=[OpenApiParameter("index", int, OpenApiParameter.PATH)],
+        responses={
+            200: inline_serializer(
+                "LedgerEntryWithProof",
+                {
+                    "entry": serializers.JSONField(),
+                    "checkpoint": serializers.CharField(allow_null=True),
+                    "tree_size": serializers.IntegerField(allow_null=True),
+                    "inclusion_proof": serializers.ListField(child=serializers.CharField(), allow_null=True),
+                },
+            ),
+            304: OpenApiResponse(description="not modified (ETag)"),
+            **_ERR,
+        },
+    )
     def get(self, request, index: str):
         i = _int(index, "index")
         size = tree_size()
@@ -113,6 +170,28 @@ class EntryView(PublicAPIView):
 
 
 class ConsistencyView(PublicAPIView):
+    @extend_schema(
+        tags=["ledger"],
+        auth=[],
+        summary="Consistency proof between two tree sizes",
+        parameters=[
+            OpenApiParameter("first", int, required=True),
+            OpenApiParameter("second", int, required=True),
+        ],
+        responses={
+            200: inline_serializer(
+                "ConsistencyProof",
+                {
+                    "first": serializers.IntegerField(),
+                    "second": serializers.IntegerField(),
+                    "first_root": serializers.CharField(),
+                    "second_root": serializers.CharField(),
+                    "proof": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+            **_ERR,
+        },
+    )
     def get(self, request):
         first = _int(request.query_params.get("first"), "first")
         second = _int(request.query_params.get("second"), "second")
@@ -137,6 +216,20 @@ class ConsistencyView(PublicAPIView):
 
 
 class KeysView(PublicAPIView):
+    @extend_schema(
+        tags=["ledger"],
+        auth=[],
+        summary="Published verification keys",
+        responses={
+            200: inline_serializer(
+                "LedgerKeys",
+                {
+                    "origin": serializers.CharField(),
+                    "keys": serializers.ListField(child=serializers.JSONField()),
+                },
+            )
+        },
+    )
     def get(self, request):
         from ledger.services import origin
 
@@ -144,6 +237,13 @@ class KeysView(PublicAPIView):
 
 
 class ReceiptView(PublicAPIView):
+    @extend_schema(
+        tags=["ledger"],
+        auth=[],
+        summary="Self-contained receipt of an event (entry, checkpoint, proof)",
+        parameters=[OpenApiParameter("event_id", str, OpenApiParameter.PATH)],
+        responses={200: OpenApiTypes.OBJECT, **_ERR},
+    )
     def get(self, request, event_id: str):
         receipt = receipt_for_event(event_id)
         if receipt is None:

@@ -200,7 +200,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.heartbeat", "schedule": 60.0},
     "consents-sweep": {"task": "portal.consents_sweep", "schedule": 60.0},
+    # signs and appends anything pending, then checkpoints every N entries or T seconds
+    "ledger-checkpoint": {"task": "ledger.checkpoint", "schedule": 30.0},
+    # a killed worker's task returns from Redis only after the visibility timeout; this re-queues sooner
+    "imaging-requeue-stalled": {"task": "imaging.requeue_stalled", "schedule": 300.0},
 }
+LEDGER_ORIGIN = os.environ.get("LEDGER_ORIGIN", "qmedchain.local/ledger")
+LEDGER_CHECKPOINT_EVERY = int(os.environ.get("LEDGER_CHECKPOINT_EVERY", "64"))
+LEDGER_CHECKPOINT_SECONDS = int(os.environ.get("LEDGER_CHECKPOINT_SECONDS", "60"))
 QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))
 
 REST_FRAMEWORK = {
@@ -236,6 +243,19 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": ["scans:read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("QMC_TOKEN_SECONDS", "3600")),
     "PKCE_REQUIRED": True,
+    # RFC 9700 (OAuth 2.0 Security BCP): refuse the legacy behaviours
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 

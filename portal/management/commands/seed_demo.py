@@ -118,6 +118,6 @@ class Command(BaseCommand):
 
     def _scans(self):
         try:
-            call_command("seed_scans", stdout=self.stdout)
+            call_command("seed_scans", patient="alice", uploader="dr.ada", stdout=self.stdout)
         except Exception as exc:  # noqa: BLE001 - the portal is still usable without demo scans
             self.stderr.write(f"Demo scans not seeded: {exc}")
