@@ -1,0 +1,118 @@
+"""REST API of the quantum lab: start runs, poll them, fetch the figure."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lab import selectors
+from lab.permissions import can_use_lab
+from lab.serializers import RunCreateSerializer, RunDetailSerializer, RunPageSerializer
+from lab.services import LabError, lab_run_start
+from portal.api.errors import ApiError
+
+_PROBLEM = OpenApiResponse(description="problem+json (RFC 9457)")
+TAGS = ["quantum lab"]
+
+
+def _require_lab(request) -> None:
+    if not can_use_lab(request.user):
+        raise ApiError("The quantum lab is for clinicians, auditors and administrators.", 403)
+
+
+def _run_or_404(request, run_id):
+    run = selectors.run_of(request.user, run_id)
+    if run is None:
+        raise ApiError("No such lab run.", 404)
+    return run
+
+
+def detail_of(run) -> dict:
+    data = selectors.status_of(run)
+    data["result"] = run.result
+    data["comparison"] = (run.result or {}).get("comparison", [])
+    return data
+
+
+class RunListCreate(APIView):
+    required_scopes = {"GET": ["lab:read"], "POST": ["lab:write"]}
+
+    @extend_schema(
+        responses={200: RunPageSerializer, 403: _PROBLEM},
+        operation_id="lab_runs_list",
+        summary="Your quantum-lab runs, newest first (simulations)",
+        tags=TAGS,
+    )
+    def get(self, request):
+        _require_lab(request)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.runs_of(request.user), request, view=self)
+        return paginator.get_paginated_response([selectors.status_of(r) for r in page])
+
+    @extend_schema(
+        request=RunCreateSerializer,
+        responses={202: RunDetailSerializer, 400: _PROBLEM, 403: _PROBLEM},
+        examples=[
+            OpenApiExample(
+                "BB84 with an eavesdropper on every qubit",
+                value={"tool": "bb84", "params": {"qubits": 4000, "eve": 1.0, "seed": 7}},
+                request_only=True,
+            )
+        ],
+        summary="Start a simulation run (202; poll the status URL)",
+        tags=TAGS,
+    )
+    def post(self, request):
+        _require_lab(request)
+        ser = RunCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            run = lab_run_start(
+                user=request.user, tool=ser.validated_data["tool"], params=ser.validated_data["params"]
+            )
+        except LabError as exc:
+            raise ApiError(exc.message, exc.status_code) from None
+        return Response(RunDetailSerializer(detail_of(run)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunDetail(APIView):
+    required_scopes = {"GET": ["lab:read"]}
+
+    @extend_schema(
+        responses={200: RunDetailSerializer, 403: _PROBLEM, 404: _PROBLEM},
+        operation_id="lab_runs_retrieve",
+        summary="One run: status, progress, result and measured-vs-ideal table",
+        tags=TAGS,
+    )
+    def get(self, request, run_id):
+        _require_lab(request)
+        return Response(RunDetailSerializer(detail_of(_run_or_404(request, run_id))).data)
+
+
+class RunFigure(APIView):
+    required_scopes = {"GET": ["lab:read"]}
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            403: _PROBLEM,
+            404: _PROBLEM,
+        },
+        operation_id="lab_runs_figure",
+        summary="The run's matplotlib figure (PNG)",
+        tags=TAGS,
+    )
+    def get(self, request, run_id):
+        _require_lab(request)
+        run = _run_or_404(request, run_id)
+        if not run.figure_png:
+            raise ApiError("This run has no figure yet.", 404)
+        response = HttpResponse(bytes(run.figure_png), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
