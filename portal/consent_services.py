@@ -29,6 +29,23 @@ from portal.models import (
     User,
 )
 
+# what a new version of a contract carries over from the previous one
+VERSIONED_FIELDS = [
+    "series",
+    "patient",
+    "grantee_user",
+    "grantee_org",
+    "actions",
+    "purposes",
+    "scope_kind",
+    "scope_scan_ids",
+    "scope_modality",
+    "scope_from",
+    "scope_to",
+    "start",
+    "end",
+    "policy_text",
+]
 BREAKGLASS_DEFAULT = timedelta(hours=getattr(settings, "QMC_BREAKGLASS_HOURS", 4))
 
 
@@ -204,32 +221,24 @@ def consent_grant(
     grantee_label = (
         grantee_user.display_name() if grantee_user else f"{grantee_org.name} (all its clinicians)"
     )
+    terms = {
+        "actions": actions,
+        "purposes": purposes,
+        "scope_kind": scope_kind,
+        "scope_scan_ids": scan_ids,
+        "scope_modality": (scope_modality or "").upper(),
+        "scope_from": scope_from,
+        "scope_to": scope_to,
+        "start": start,
+        "end": end,
+    }
     consent = Consent.objects.create(
         patient=patient,
         grantee_user=grantee_user,
         grantee_org=grantee_org,
-        actions=actions,
-        purposes=purposes,
-        scope_kind=scope_kind,
-        scope_scan_ids=scan_ids,
-        scope_modality=(scope_modality or "").upper(),
-        scope_from=scope_from,
-        scope_to=scope_to,
-        start=start,
-        end=end,
         created_by=created_by,
-        policy_text=summarize(
-            grantee_label=grantee_label,
-            actions=actions,
-            purposes=purposes,
-            scope_kind=scope_kind,
-            scope_scan_ids=scan_ids,
-            scope_modality=scope_modality,
-            scope_from=scope_from,
-            scope_to=scope_to,
-            start=start,
-            end=end,
-        ),
+        policy_text=summarize(grantee_label=grantee_label, **terms),
+        **terms,
     )
     _sync_consent_readers(consent)
     record_event(event_type="consent.granted", payload={**_consent_payload(consent, now), "granted_at": now})
@@ -247,23 +256,10 @@ def consent_revoke(*, actor: User, consent: Consent) -> tuple[Consent, bool]:
     now = timezone.now()
     Consent.objects.filter(pk=current.pk).update(is_current=False)
     revoked = Consent.objects.create(
-        series=current.series,
+        **{field: getattr(current, field) for field in VERSIONED_FIELDS},
         version=current.version + 1,
         is_current=True,
-        patient=current.patient,
-        grantee_user=current.grantee_user,
-        grantee_org=current.grantee_org,
-        actions=current.actions,
-        purposes=current.purposes,
-        scope_kind=current.scope_kind,
-        scope_scan_ids=current.scope_scan_ids,
-        scope_modality=current.scope_modality,
-        scope_from=current.scope_from,
-        scope_to=current.scope_to,
-        start=current.start,
-        end=current.end,
         status=ConsentStatus.INACTIVE,
-        policy_text=current.policy_text,
         created_by=actor,
         created_at=now,
     )
