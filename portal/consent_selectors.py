@@ -63,3 +63,25 @@ def patients_of(actor: User, at=None):
     for consent in consents:
         grouped.setdefault(consent.patient, []).append(consent)
     return grouped
+
+
+def receipt_statuses(event_ids) -> dict:
+    """For each ledger event id: "verified" (its receipt's signatures and inclusion proof check
+    out against our published keys), "pending" (not yet covered by a checkpoint) or "failed"."""
+    from ledger import chain
+    from ledger.selectors import receipt_for_event, verifiers
+    from ledger.verify_offline import InputError, verify_receipt
+
+    keys = verifiers()
+    statuses = {}
+    for event_id in event_ids:
+        receipt = receipt_for_event(event_id)
+        if receipt is None:
+            statuses[event_id] = "pending"
+            continue
+        try:
+            verify_receipt(receipt, keys)
+            statuses[event_id] = "verified"
+        except (chain.VerificationFailure, InputError, ValueError):
+            statuses[event_id] = "failed"
+    return statuses

@@ -77,9 +77,14 @@ def revoke(request, series):
 @login_required
 def access_history(request):
     _role_required(request, Role.PATIENT)
-    events = AccessEvent.objects.filter(patient=request.user).select_related(
-        "actor", "consent", "breakglass"
-    )[:200]
+    events = list(
+        AccessEvent.objects.filter(patient=request.user).select_related("actor", "consent", "breakglass")[
+            :100
+        ]
+    )
+    statuses = consent_selectors.receipt_statuses([e.ledger_event_id for e in events if e.ledger_event_id])
+    for event in events:
+        event.receipt_status = statuses.get(event.ledger_event_id, "")
     breakglass = BreakGlass.objects.filter(patient=request.user).select_related("clinician")[:50]
     notifications = request.user.notifications.all()[:20]
     return render(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.api import views
+from portal.api import history, views
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="api-me"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("consents/<uuid:series>", views.ConsentDetail.as_view(), name="api-consent"),
     path("consents/<uuid:series>/revoke", views.ConsentRevoke.as_view(), name="api-consent-revoke"),
     path("consents/<uuid:series>/fhir", views.ConsentFhir.as_view(), name="api-consent-fhir"),
+    path("access-history", history.AccessHistoryView.as_view(), name="api-access-history"),
 ]

@@ -101,3 +101,17 @@ def test_patient_pages_are_closed_to_other_roles(client):
     login_verified(client, clinician)
     assert client.get(reverse("consents")).status_code == 403
     assert client.get(reverse("access-history")).status_code == 403
+
+
+def test_access_history_shows_each_receipts_proof_status(client):
+    from ledger.services import append_all, create_checkpoint
+
+    alice, clinician = PatientFactory(), ClinicianFactory()
+    scan, _, _ = make_scan(alice)
+    authorize(actor=clinician, action="view", scan=scan)
+    client.force_login(alice)
+    assert "awaiting checkpoint" in client.get(reverse("access-history")).content.decode()
+    append_all()
+    create_checkpoint(force=True)
+    page = client.get(reverse("access-history")).content.decode()
+    assert "proof verified" in page and "awaiting checkpoint" not in page
