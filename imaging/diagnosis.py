@@ -1,20 +1,20 @@
-"""The diagnosis step's view of the model registry (pure module, no Django).
+"""The diagnosis step: predict with the ACTIVE registered model.
 
-`active_model()` returns the model the pipeline uses: the committed ``imaging.ml``
-classical model when that package and its artifact load (the artifact's SHA-256 is
-verified by ``imaging.ml`` against its model card), otherwise a clearly labelled
-**baseline** that is not a diagnostic model at all: ``baseline-mean-intensity`` scores
-the mean intensity of the 128 x 128 image. Its id says so everywhere it is shown.
+`diagnose(image128)` asks the model registry (``imaging.services.model_ensure_active``,
+which registers the committed ``imaging.ml`` artifacts and activates the classical model
+on first use) which model is active, loads that artifact once per process (its SHA-256 is
+re-computed by ``imaging.ml`` and checked against its model card), checks that it is the
+very artifact the registry holds (model id, version and SHA-256), and returns the label,
+the probability and the model's id, version and SHA-256 for the Scan row and the ledger.
 
-``QMC_DIAGNOSIS_MODEL`` (environment) chooses ``classical`` (default), ``qcnn`` or
-``baseline``.
+There is no silent fallback: if the active model cannot be loaded or does not match the
+registry, `ModelUnavailable` is raised and the pipeline marks the scan failed with that
+reason. The loading and prediction part (`load`, `predict_with`) has no Django import.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,10 +22,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-BASELINE_ID = "baseline-mean-intensity"
-BASELINE_VERSION = "0"
-# the baseline's "weights" are its rule; its hash is of this text so it is stable and checkable
-BASELINE_RULE = b"baseline-mean-intensity v0: p = mean(image128); label = pneumonia if p >= 0.5 else normal"
+
+class ModelUnavailable(Exception):
+    """The active model could not be loaded or is not the registered artifact."""
 
 
 @dataclass(frozen=True)
@@ -35,21 +34,13 @@ class Prediction:
     model_id: str
     model_version: str
     model_sha256: str
-
-
-class _Baseline:
-    model_id = BASELINE_ID
-    version = BASELINE_VERSION
-    sha256 = hashlib.sha256(BASELINE_RULE).hexdigest()
-
-    def predict(self, image128: np.ndarray) -> tuple[str, float]:
-        p = float(np.clip(np.mean(image128), 0.0, 1.0))
-        return ("pneumonia" if p >= 0.5 else "normal"), p
+    kind: str = ""
 
 
 class _MLModel:
-    def __init__(self, model) -> None:
+    def __init__(self, model, kind: str) -> None:
         self._m = model
+        self.kind = kind
         self.model_id = str(model.model_id)
         self.version = str(model.version)
         self.sha256 = str(model.sha256)
@@ -60,20 +51,17 @@ class _MLModel:
 
 
 @lru_cache(maxsize=4)
-def active_model(kind: str | None = None):
-    kind = kind or os.environ.get("QMC_DIAGNOSIS_MODEL", "classical")
-    if kind != "baseline":
-        try:
-            from imaging.ml import load_model
+def load(kind: str) -> _MLModel:
+    """The committed model of `kind` (cached per process; SHA-256 verified on load)."""
+    try:
+        from imaging.ml import load_model
 
-            return _MLModel(load_model(kind))
-        except Exception:  # noqa: BLE001 - missing package/artifact: fall back, loudly
-            log.warning("diagnosis: model %r unavailable, using %s", kind, BASELINE_ID, exc_info=True)
-    return _Baseline()
+        return _MLModel(load_model(kind), kind)
+    except Exception as exc:  # noqa: BLE001 - any load problem is reported, never hidden
+        raise ModelUnavailable(f"The {kind} diagnosis model could not be loaded ({exc}).") from exc
 
 
-def diagnose(image128: np.ndarray) -> Prediction:
-    model = active_model()
+def predict_with(model: _MLModel, image128: np.ndarray) -> Prediction:
     label, p = model.predict(np.asarray(image128, dtype=np.float32))
     return Prediction(
         label=label,
@@ -81,4 +69,27 @@ def diagnose(image128: np.ndarray) -> Prediction:
         model_id=model.model_id,
         model_version=model.version,
         model_sha256=model.sha256,
+        kind=model.kind,
     )
+
+
+def active_model():
+    """(registry row, loaded model) of the active pneumonia model."""
+    from imaging.services import ModelRegistryError, model_ensure_active
+
+    try:
+        row = model_ensure_active()
+    except ModelRegistryError as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    model = load(row.kind)
+    if (model.model_id, model.version, model.sha256) != (row.model_id, row.version, row.sha256):
+        raise ModelUnavailable(
+            f"The loaded {row.kind} artifact ({model.model_id} v{model.version}, SHA-256 {model.sha256[:12]}…) "
+            f"is not the registered one ({row.model_id} v{row.version}, {row.sha256[:12]}…)."
+        )
+    return row, model
+
+
+def diagnose(image128: np.ndarray) -> Prediction:
+    _, model = active_model()
+    return predict_with(model, image128)

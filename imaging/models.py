@@ -125,3 +125,46 @@ class StagedObject(models.Model):
 
     def __str__(self) -> str:
         return f"staged {self.kind} of {self.scan_id}"
+
+
+class ModelKind(models.TextChoices):
+    CLASSICAL = "classical", "Classical (HOG + SVM)"
+    QCNN = "qcnn", "Quantum convolutional network (simulated)"
+
+
+class DiagnosisModel(models.Model):
+    """A registered diagnosis model: one committed artifact of ``imaging.ml``.
+
+    At most one model per task is active (``one_active_model_per_task``, a unique partial
+    index); `imaging.registry` keeps exactly one active by switching in one transaction and
+    activating the classical model when a task has none. Activations are on the ledger
+    (``model.registered``, id in ``ledger_event_id`` of the latest activation).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.CharField(max_length=32, default="pneumonia")
+    model_id = models.CharField(max_length=64)
+    version = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=ModelKind.choices)
+    sha256 = models.CharField(max_length=64)  # of the artifact bytes (imaging/ml/artifacts/<kind>.npz)
+    artifact = models.CharField(max_length=200)  # file name inside imaging/ml/artifacts/
+    card_path = models.CharField(max_length=200)  # the Markdown model card, same directory
+    card_text = models.TextField()  # the card's Markdown as registered
+    metrics = models.JSONField(default=dict)  # validation metrics from the card (auc, acc, ci95, ...)
+    threshold = models.FloatField(null=True, blank=True)
+    is_active = models.BooleanField(default=False)
+    registered_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    ledger_event_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "kind", "-registered_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task"], condition=models.Q(is_active=True), name="one_active_model_per_task"
+            ),
+            models.UniqueConstraint(fields=["task", "model_id", "version"], name="one_row_per_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} v{self.version}{' (active)' if self.is_active else ''}"

@@ -212,7 +212,10 @@ def run(scan_id) -> str:
     # --- diagnosing
     if derived is not None and not scan.model_sha256:
         _stage_delay("diagnosing")
-        pred = diagnosis.diagnose(derived.matrix)
+        try:
+            pred = diagnosis.diagnose(derived.matrix)
+        except diagnosis.ModelUnavailable as exc:
+            raise PipelineFailure(f"No usable diagnosis model: {exc}") from exc
         scan = _advance(
             scan_id,
             ScanStatus.ENCRYPTING,

@@ -201,3 +201,33 @@ def integrity_of(scan: Scan) -> Integrity:
         res.proof_ok = False
         res.details.append(f"Inclusion proof did NOT verify ({type(exc).__name__}).")
     return res
+
+
+# ---------------------------------------------------------------- model registry
+
+
+def diagnosis_models(task: str | None = None):
+    from imaging.models import DiagnosisModel
+
+    qs = DiagnosisModel.objects.all()
+    return qs.filter(task=task) if task else qs
+
+
+def diagnosis_model_by_pk(pk):
+    from imaging.models import DiagnosisModel
+
+    try:
+        return DiagnosisModel.objects.filter(pk=uuid.UUID(str(pk))).first()
+    except ValueError:
+        return None
+
+
+def model_for_scan(scan: Scan):
+    """The registry row of the model that produced `scan`'s diagnosis (id, version and hash)."""
+    from imaging.models import DiagnosisModel
+
+    if not scan.model_sha256:
+        return None
+    return DiagnosisModel.objects.filter(
+        model_id=scan.model_id, version=scan.model_version, sha256=scan.model_sha256
+    ).first()

@@ -10,4 +10,7 @@ urlpatterns = [
     path("<uuid:scan_id>/", views.scan_page, name="scan"),
     path("<uuid:scan_id>/status", views.scan_status, name="status"),
     path("<uuid:scan_id>/retry", views.scan_retry, name="retry"),
+    path("models/", views.models_list, name="models"),
+    path("models/<uuid:model_pk>/activate", views.model_activate, name="model-activate"),
+    path("models/<uuid:model_pk>/card", views.model_card, name="model-card"),
 ]

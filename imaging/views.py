@@ -121,7 +121,13 @@ def scan_page(request, scan_id):
     scan = _scan_or_404(request, scan_id)
     images = selectors.images_for(scan, reader=request.user) if scan.status == "done" else None
     integrity = selectors.integrity_of(scan) if scan.status == "done" else None
-    ctx = {"scan": scan, "images": images, "integrity": integrity, "status": selectors.status_of(scan)}
+    ctx = {
+        "scan": scan,
+        "images": images,
+        "integrity": integrity,
+        "status": selectors.status_of(scan),
+        "diagnosis_model": selectors.model_for_scan(scan) if scan.status == "done" else None,
+    }
     if request.GET.get("part") == "result":
         return render(request, "imaging/_result.html", ctx)
     return render(request, "imaging/scan.html", ctx)
@@ -147,3 +153,61 @@ def scan_retry(request, scan_id):
         return redirect("imaging:scan", scan_id=scan.id)
     messages.success(request, "The scan was put back in the queue.")
     return redirect("imaging:scan", scan_id=scan.id)
+
+
+# ---------------------------------------------------------------- diagnosis model registry
+
+
+def _forbidden(request, message: str):
+    return render(request, "imaging/denied.html", {"message": message}, status=403)
+
+
+@login_required
+def models_list(request):
+    """Administrators: registered models, validation metrics, switch the active model."""
+    if not services.is_model_admin(request.user):
+        return _forbidden(request, "Only administrators can manage the diagnosis models.")
+    try:
+        services.model_ensure_active()
+    except services.ModelRegistryError as exc:
+        messages.error(request, str(exc))
+    return render(request, "imaging/models.html", {"models": list(selectors.diagnosis_models())})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_activate(request, model_pk):
+    """GET: confirmation page; POST (CSRF, ``confirm=yes``): switch the active model."""
+    if not services.is_model_admin(request.user):
+        return _forbidden(request, "Only administrators can switch the active diagnosis model.")
+    model = selectors.diagnosis_model_by_pk(model_pk)
+    if model is None:
+        raise Http404("Model not found.")
+    active = selectors.diagnosis_models(model.task).filter(is_active=True).first()
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            messages.error(request, "Tick the confirmation box to switch the model.")
+            return render(
+                request, "imaging/model_activate.html", {"model": model, "active": active}, status=400
+            )
+        try:
+            services.model_activate(actor=request.user, model=model)
+        except services.ModelRegistryError as exc:
+            messages.error(request, str(exc))
+            return redirect("imaging:models")
+        messages.success(
+            request, f"{model.model_id} v{model.version} is now the active model; recorded on the ledger."
+        )
+        return redirect("imaging:models")
+    return render(request, "imaging/model_activate.html", {"model": model, "active": active})
+
+
+@login_required
+def model_card(request, model_pk):
+    """The model card (no patient data): for every signed-in clinician, auditor or admin."""
+    if request.user.role not in (Role.CLINICIAN, Role.ADMIN, Role.AUDITOR, Role.PATIENT):
+        return _forbidden(request, "Not allowed.")
+    model = selectors.diagnosis_model_by_pk(model_pk)
+    if model is None:
+        raise Http404("Model not found.")
+    return render(request, "imaging/model_card.html", {"model": model})
