@@ -1,0 +1,347 @@
+"""Serializers and OpenAPI pieces of the scan API (/api/v1/scans, /api/v1/patients)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from imaging.models import ScanStatus
+from portal.models import Purpose
+
+PROBLEM = "application/problem+json"
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, as every API error is answered."""
+
+    type = serializers.CharField(default="about:blank")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="Field errors of a 400.")
+    error = serializers.CharField(required=False, help_text="Legacy copy of detail (upload only).")
+    code = serializers.CharField(required=False, help_text="Machine-readable reason (upload only).")
+
+
+def problem_example(status: int, detail: str, name: str | None = None) -> OpenApiExample:
+    from portal.api.errors import TITLES
+
+    return OpenApiExample(
+        name or f"{status} {TITLES.get(status, 'Error')}",
+        value={
+            "type": "about:blank",
+            "title": TITLES.get(status, "Error"),
+            "status": status,
+            "detail": detail,
+        },
+        response_only=True,
+        status_codes=[str(status)],
+        media_type=PROBLEM,
+    )
+
+
+def problems(*codes: int) -> dict:
+    """`responses` entries for the given error statuses, all application/problem+json."""
+    descriptions = {
+        400: "Invalid parameter.",
+        401: "No or invalid credentials.",
+        403: "Authenticated, but not allowed (missing scope, or the consent explains the refusal).",
+        404: "No such resource, or it is hidden from you.",
+        409: "The resource is not in a state that allows this yet.",
+        413: "Upload too large.",
+        415: "Unsupported file type.",
+        429: "Too many requests; see Retry-After.",
+        503: "Storage unavailable; try again later.",
+    }
+    return {(c, PROBLEM): OpenApiResponse(ProblemSerializer, description=descriptions[c]) for c in codes}
+
+
+PROBLEM_EXAMPLES = [
+    problem_example(401, "Authentication credentials were not provided."),
+    problem_example(403, "This token lacks the scope scans:read."),
+    problem_example(404, "No such patient or scan, or you have no access to it."),
+]
+
+PURPOSE_HEADER = OpenApiParameter(
+    "X-Purpose-Of-Use",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    enum=Purpose.values,
+    description="HL7 PurposeOfUse of this request (default TREAT). The patient's consent must cover it.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before retrying.",
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200, 304],
+    description="Quoted SHA-256 of the stored ciphertext (the blob is immutable).",
+)
+PAGE = OpenApiParameter("page", int, description="Page number (50 rows a page); see next/previous.")
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="An ETag you hold; the answer is 304 Not Modified when it still matches.",
+)
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+class UploadSerializer(serializers.Serializer):
+    patient = serializers.UUIDField(help_text="id of the patient the scan belongs to")
+    file = serializers.FileField(help_text="DICOM, PNG or JPEG (type checked by content)")
+
+
+class ScanFilterSerializer(serializers.Serializer):
+    patient = serializers.UUIDField(required=False, help_text="Only this patient's scans.")
+    status = serializers.ChoiceField(choices=ScanStatus.values, required=False)
+    modality = serializers.CharField(required=False, max_length=16, help_text="e.g. CT, MR, CR, OT")
+
+
+# --- responses -------------------------------------------------------------------------------------
+
+
+class ScanStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    progress = serializers.IntegerField()
+    done = serializers.BooleanField()
+    failed = serializers.BooleanField()
+    failure_reason = serializers.CharField(allow_blank=True)
+    status_url = serializers.CharField()
+    page_url = serializers.CharField()
+    updated_at = serializers.CharField()
+    diagnosis = serializers.DictField(required=False)
+    pixel_sha256 = serializers.CharField(required=False)
+    ledger_event_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class DiagnosisSerializer(serializers.Serializer):
+    scan_id = serializers.UUIDField()
+    label = serializers.CharField(help_text="Model output, e.g. pneumonia / normal.")
+    probability = serializers.FloatField(allow_null=True)
+    model_id = serializers.CharField()
+    model_version = serializers.CharField()
+    model_sha256 = serializers.CharField(help_text="SHA-256 of the model artifact that produced it.")
+    pixel_sha256 = serializers.CharField(help_text="SHA-256 of the 128x128 matrix the model saw.")
+    ledger_event_id = serializers.UUIDField(allow_null=True)
+
+    @staticmethod
+    def of(scan) -> dict:
+        return {
+            "scan_id": scan.id,
+            "label": scan.diagnosis_label,
+            "probability": scan.diagnosis_probability,
+            "model_id": scan.model_id,
+            "model_version": scan.model_version,
+            "model_sha256": scan.model_sha256,
+            "pixel_sha256": scan.pixel_sha256,
+            "ledger_event_id": scan.ledger_event_id,
+        }
+
+
+class ScanObjectSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    version = serializers.IntegerField()
+    cid = serializers.CharField(help_text="Content id of the ciphertext in the blob store.")
+    ciphertext_sha256 = serializers.CharField()
+    plaintext_size = serializers.IntegerField()
+
+
+class ScanSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    patient = serializers.UUIDField(source="patient_id")
+    status = serializers.CharField()
+    modality = serializers.CharField(allow_blank=True)
+    body_part = serializers.CharField(allow_blank=True)
+    study_date = serializers.DateField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    diagnosis_label = serializers.CharField(allow_blank=True)
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, scan) -> str:
+        return reverse("imaging-api:scan-detail", args=[scan.id])
+
+
+class ScanDetailSerializer(ScanSummarySerializer):
+    status_label = serializers.CharField(source="get_status_display")
+    progress = serializers.IntegerField(source="progress_percent")
+    failure_reason = serializers.CharField(allow_blank=True)
+    updated_at = serializers.DateTimeField()
+    source_format = serializers.CharField()
+    original_size = serializers.IntegerField()
+    original_sha256 = serializers.CharField(help_text="SHA-256 of the original upload (plaintext).")
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    frames = serializers.IntegerField()
+    pixel_sha256 = serializers.CharField(allow_blank=True)
+    preprocess_version = serializers.CharField(allow_blank=True)
+    qwalk_hash = serializers.CharField(
+        allow_blank=True, help_text="Simulated quantum-walk fingerprint (secondary)."
+    )
+    diagnosis = serializers.SerializerMethodField()
+    objects = serializers.SerializerMethodField()
+    ledger_event_id = serializers.UUIDField(allow_null=True)
+    ledger_receipt_url = serializers.SerializerMethodField()
+    original_url = serializers.SerializerMethodField()
+    preview_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(DiagnosisSerializer(allow_null=True))
+    def get_diagnosis(self, scan):
+        if scan.status != ScanStatus.DONE or not scan.diagnosis_label:
+            return None
+        return DiagnosisSerializer(DiagnosisSerializer.of(scan)).data
+
+    @extend_schema_field(ScanObjectSerializer(many=True))
+    def get_objects(self, scan):
+        rows = sorted(scan.blobs.all(), key=lambda o: (o.kind, o.version))
+        return ScanObjectSerializer(rows, many=True).data
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_ledger_receipt_url(self, scan) -> str | None:
+        if not scan.ledger_event_id:
+            return None
+        return reverse("ledger-api-receipt", args=[str(scan.ledger_event_id)])
+
+    def get_original_url(self, scan) -> str:
+        return reverse("imaging-api:scan-original", args=[scan.id])
+
+    def get_preview_url(self, scan) -> str:
+        return reverse("imaging-api:scan-preview", args=[scan.id])
+
+
+class ConsentSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="series")
+    version = serializers.IntegerField()
+    actions = serializers.ListField(child=serializers.CharField())
+    purposes = serializers.ListField(child=serializers.CharField())
+    scope_kind = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True)
+
+
+class PatientSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Use with GET /api/v1/scans?patient=<id>.")
+    label = serializers.CharField(
+        help_text="Name for the patient themselves and for clinicians (as on their web pages); "
+        "a per-client pseudonym for third-party API clients."
+    )
+    consents = ConsentSummarySerializer(many=True, help_text="Active consents that let you see this patient.")
+    scans_url = serializers.CharField()
+
+
+# --- examples --------------------------------------------------------------------------------------
+
+SCAN_ID = "0b5f3f52-3f2e-4c9b-a0d5-0b4c6f0e9a11"
+PATIENT_ID = "5d1b7c1e-7d0a-4a57-9a53-1b2c3d4e5f60"
+EVENT_ID = "8a7e6d5c-4b3a-4291-8f7e-6d5c4b3a2910"
+
+SCAN_LIST_EXAMPLE = OpenApiExample(
+    "Scans under consent",
+    value={
+        "id": SCAN_ID,
+        "patient": PATIENT_ID,
+        "status": "done",
+        "modality": "CT",
+        "body_part": "CHEST",
+        "study_date": "2026-01-14",
+        "created_at": "2026-01-14T09:12:03Z",
+        "diagnosis_label": "normal",
+        "url": f"/api/v1/scans/{SCAN_ID}",
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+
+DIAGNOSIS_EXAMPLE_VALUE = {
+    "scan_id": SCAN_ID,
+    "label": "normal",
+    "probability": 0.12,
+    "model_id": "classical",
+    "model_version": "1.0.0",
+    "model_sha256": "3f" * 32,
+    "pixel_sha256": "9c" * 32,
+    "ledger_event_id": EVENT_ID,
+}
+DIAGNOSIS_EXAMPLE = OpenApiExample(
+    "A finished diagnosis", value=DIAGNOSIS_EXAMPLE_VALUE, response_only=True, status_codes=["200"]
+)
+
+SCAN_DETAIL_EXAMPLE = OpenApiExample(
+    "A processed scan",
+    value={
+        "id": SCAN_ID,
+        "patient": PATIENT_ID,
+        "status": "done",
+        "status_label": "Done",
+        "progress": 100,
+        "failure_reason": "",
+        "modality": "CT",
+        "body_part": "CHEST",
+        "study_date": "2026-01-14",
+        "created_at": "2026-01-14T09:12:03Z",
+        "updated_at": "2026-01-14T09:12:09Z",
+        "diagnosis_label": "normal",
+        "url": f"/api/v1/scans/{SCAN_ID}",
+        "source_format": "dicom",
+        "original_size": 39206,
+        "original_sha256": "5e" * 32,
+        "width": 128,
+        "height": 128,
+        "frames": 1,
+        "pixel_sha256": "9c" * 32,
+        "preprocess_version": "1",
+        "qwalk_hash": "a1" * 32,
+        "diagnosis": DIAGNOSIS_EXAMPLE_VALUE,
+        "objects": [
+            {
+                "kind": "original",
+                "version": 1,
+                "cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+                "ciphertext_sha256": "e3" * 32,
+                "plaintext_size": 39206,
+            }
+        ],
+        "ledger_event_id": EVENT_ID,
+        "ledger_receipt_url": f"/api/v1/ledger/receipts/{EVENT_ID}",
+        "original_url": f"/api/v1/scans/{SCAN_ID}/original",
+        "preview_url": f"/api/v1/scans/{SCAN_ID}/preview",
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+
+PATIENTS_EXAMPLE = OpenApiExample(
+    "One consenting patient (seen by an API client)",
+    value={
+        "id": PATIENT_ID,
+        "label": "patient-4f9a2c7d1e0b",
+        "consents": [
+            {
+                "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                "version": 1,
+                "actions": ["view", "download"],
+                "purposes": ["TREAT"],
+                "scope_kind": "all",
+                "start": "2026-01-01T00:00:00Z",
+                "end": "2026-04-01T00:00:00Z",
+            }
+        ],
+        "scans_url": f"/api/v1/scans?patient={PATIENT_ID}",
+    },
+    response_only=True,
+    status_codes=["200"],
+)
