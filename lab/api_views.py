@@ -112,7 +112,7 @@ class RunFigure(APIView):
         run = _run_or_404(request, run_id)
         if not run.figure_png:
             raise ApiError("This run has no figure yet.", 404)
-        response = HttpResponse(bytes(run.figure_png), content_type="image/png")
+        response = HttpResponse(run.figure_bytes(), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         response["X-Content-Type-Options"] = "nosniff"
         return response

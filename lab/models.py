@@ -51,5 +51,24 @@ class LabRun(models.Model):
         return f"{self.tool} run {self.id} ({self.status})"
 
     @property
+    def uses_scan(self) -> bool:
+        return self.params.get("source") == "scan"
+
+    def _figure_context(self) -> str:
+        return f"lab.figure:{self.pk}"
+
+    def seal_figure(self, png: bytes) -> bytes:
+        """A figure made from a patient's scan shows patient imagery: keep it encrypted at rest."""
+        from portal import keyvault
+
+        return keyvault.seal(png, context=self._figure_context()) if self.uses_scan else png
+
+    def figure_bytes(self) -> bytes:
+        from portal import keyvault
+
+        raw = bytes(self.figure_png or b"")
+        return keyvault.unseal(raw, context=self._figure_context()) if raw and self.uses_scan else raw
+
+    @property
     def finished(self) -> bool:
         return self.status in (RunStatus.DONE, RunStatus.FAILED)

@@ -125,7 +125,7 @@ def execute_run(self, run_id: str) -> str:
         progress=100,
         message=summary,
         result=res,
-        figure_png=png,
+        figure_png=run.seal_figure(png),
         finished_at=timezone.now(),
     )
     return "done"

@@ -138,6 +138,6 @@ def run_figure(request, run_id):
     run = _run_or_404(request, run_id)
     if not run.figure_png:
         raise Http404("No figure yet.")
-    response = HttpResponse(bytes(run.figure_png), content_type="image/png")
+    response = HttpResponse(run.figure_bytes(), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -136,6 +136,8 @@ def test_page_status_endpoint_and_ghost_on_own_scan(client, celery_worker):
     status = client.get(reverse("lab:status", args=[run_id])).json()
     assert status["done"] and status["simulated"] and status["comparison"]
     _png_ok(client.get(status["figure_url"]).content)
+    # the figure shows the patient's image: at rest it is sealed, not a readable PNG
+    assert not bytes(run.figure_png).startswith(b"\x89PNG")
     psnr = run.result["all_methods"]
     assert psnr["cs"]["psnr"] > psnr["dgi"]["psnr"] > psnr["gi"]["psnr"]
 
