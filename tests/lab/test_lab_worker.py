@@ -78,6 +78,8 @@ def test_bb84_without_and_with_eve(client, celery_worker):
     assert res["simulated"] is True
     assert res["qber"] == 0.0 and res["qber_true"] == 0.0
     assert res["aborted"] is False and res["keys_match"] is True and res["key_bits"] > 0
+    assert res["hybrid_transfer"]["keys_match"] is True and res["hybrid_transfer"]["kem"] == "ML-KEM-768"
+    assert "alice_key" not in res and "bob_key" not in res  # no key material is stored
     assert "alice_key" not in res  # no key material stored
     assert all(row["within"] is not False for row in res["comparison"])
 
