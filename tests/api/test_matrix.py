@@ -1,0 +1,241 @@
+"""The authorization matrix over the real HTTP endpoints, extended to third-party API clients.
+
+Rows are actors; columns are operations on Alice's data through a URL (API and web pages).
+A cell is what the actor gets:
+
+    a status code (200, 201, 202, 302, 401, 403, 404)
+    in / out   a list answered 200 and Alice (or her scan / her consent) is / is not in it
+    login      a redirect to the login page (bearer tokens do not open web pages)
+
+API clients get tokens from /o/token/ with client credentials. `client_wrong_purpose` is the
+consenting client declaring X-Purpose-Of-Use: HRESCH on a TREAT consent; `client_no_scope` is
+the consenting client with a token scoped to ledger:read only. State-changing columns
+(revocations) are run last. test_every_patient_data_url_is_in_the_matrix fails when a URL
+pattern that touches patient data is neither a column here nor listed as not touching it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from portal.consent_services import breakglass_open, consent_grant, consent_revoke
+from portal.models import AccessEvent
+from tests.api.conftest import ALL_READ_SCOPES, fetch_token, png, register_client, stored_scan
+from tests.factories import (
+    AuditorFactory,
+    ClinicianFactory,
+    PatientFactory,
+    login_verified,
+)
+
+MATRIX = """
+actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_retry revoke w_revoke
+patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403  403        403          302     200      200             200    200      302     200    302
+other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403  403        403          302     200      404             404    404      404     404    404
+clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200  403        403          200     200      200             200    200      302     404    403
+clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200  403        403          200     200      404             404    404      404     404    403
+auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403  200        302          200     200      404             404    404      404     404    403
+anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login   401    login
+client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
+client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
+client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
+client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
+client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
+"""
+
+# column -> (URL name, method, path kwargs from the world, query/body builder)
+OPS = {
+    "scans": ("imaging-api:scans", "get", {}, lambda w: {"patient": str(w["alice"].pk)}),
+    "scans_all": ("imaging-api:scans", "get", {}, None),
+    "upload": ("imaging-api:scans", "post", {}, "upload"),
+    "detail": ("imaging-api:scan-detail", "get", {"scan_id": "scan"}, None),
+    "status": ("imaging-api:scan-status", "get", {"scan_id": "scan"}, None),
+    "diagnosis": ("imaging-api:scan-diagnosis", "get", {"scan_id": "scan"}, None),
+    "original": ("imaging-api:scan-original", "get", {"scan_id": "scan"}, None),
+    "preview": ("imaging-api:scan-preview", "get", {"scan_id": "scan"}, None),
+    "patients": ("imaging-api:patients", "get", {}, None),
+    "history": ("api-access-history", "get", {}, None),
+    "consents": ("api-consents", "get", {}, None),
+    "consent_get": ("api-consent", "get", {"series": "consent"}, None),
+    "consent_fhir": ("api-consent-fhir", "get", {"series": "consent"}, None),
+    "grant": ("api-consents", "post", {}, "grant"),
+    "revoke": ("api-consent-revoke", "post", {"series": "consent"}, None),
+    "w_consents": ("consents", "get", {}, None),
+    "w_history": ("access-history", "get", {}, None),
+    "w_my_patients": ("my-patients", "get", {}, None),
+    "w_bg_start": ("breakglass-start", "post", {}, lambda w: {"username": w["alice"].username}),
+    "w_bg": ("breakglass", "get", {"patient_id": "alice"}, None),
+    "w_bg_queue": ("breakglass-queue", "get", {}, None),
+    "w_bg_signoff": ("breakglass-signoff", "post", {"pk": "breakglass"}, lambda w: {"note": "ok"}),
+    "w_index": ("imaging:index", "get", {}, None),
+    "w_upload": ("imaging:upload", "get", {}, None),
+    "w_patient_scans": ("imaging:patient-scans", "get", {"patient_id": "alice"}, None),
+    "w_scan": ("imaging:scan", "get", {"scan_id": "scan"}, None),
+    "w_status": ("imaging:status", "get", {"scan_id": "scan"}, None),
+    "w_retry": ("imaging:retry", "post", {"scan_id": "scan"}, None),
+    "w_revoke": ("consent-revoke", "post", {"series": "consent"}, None),
+}
+# a list column answers in/out: is this object of Alice's in the results?
+LIST_MEMBER = {
+    "scans_all": lambda w: str(w["scan"].id),
+    "patients": lambda w: str(w["alice"].pk),
+    "consents": lambda w: str(w["consent"].series),
+}
+# API columns whose every call, once past authentication and scopes, is decided by the policy
+# and recorded (access history + ledger)
+RECORDED = {"scans", "upload", "detail", "diagnosis", "original", "preview"}
+
+# URL patterns under the patient-data prefixes that do not touch patient data
+NOT_PATIENT_DATA = {
+    "imaging:models",  # diagnosis model registry (administrators)
+    "imaging:model-activate",
+    "imaging:model-card",
+}
+PATIENT_DATA_PREFIXES = (
+    "scans/",
+    "api/v1/scans",
+    "api/v1/patients",
+    "api/v1/access-history",
+    "api/v1/consents",
+    "consents/",
+    "access-history/",
+    "patients/",
+    "breakglass/",
+    "audit/breakglass/",
+)
+
+
+def parse(table: str) -> dict[str, dict[str, str]]:
+    lines = [line.split() for line in table.strip().splitlines()]
+    header = lines[0][1:]
+    return {row[0]: dict(zip(header, row[1:], strict=True)) for row in lines[1:]}
+
+
+EXPECTED = parse(MATRIX)
+
+
+@pytest.fixture
+def world(db, client):
+    alice = PatientFactory(username="alice-m")
+    doc = ClinicianFactory()
+    consent_grant(patient=alice, grantee_user=doc, actions=["view", "download", "upload"], purposes=["TREAT"])
+    clients = {key: register_client(f"Client {key}") for key in ("a", "b", "c")}
+    consent = consent_grant(
+        patient=alice, grantee_user=clients["a"][2], actions=["view", "download"], purposes=["TREAT"]
+    )
+    revoked = consent_grant(
+        patient=alice, grantee_user=clients["c"][2], actions=["view", "download"], purposes=["TREAT"]
+    )
+    consent_revoke(actor=alice, consent=revoked)
+    scan, _ = stored_scan(alice, uploader=doc)
+    emergency_doc = ClinicianFactory()
+    bg = breakglass_open(clinician=emergency_doc, patient=alice, reason="unconscious in the ED")
+    return {
+        "alice": alice,
+        "doc": doc,
+        "clients": clients,
+        "consent": consent,
+        "scan": scan,
+        "breakglass": bg,
+        "client": client,
+    }
+
+
+def _as(actor: str, w) -> dict:
+    """Log the test client in as `actor`; return the extra headers for its requests."""
+    http = w["client"]
+    tokens = {
+        "client_consent": ("a", ALL_READ_SCOPES, {}),
+        "client_wrong_purpose": ("a", ALL_READ_SCOPES, {"HTTP_X_PURPOSE_OF_USE": "HRESCH"}),
+        "client_no_scope": ("a", "ledger:read", {}),
+        "client_none": ("b", ALL_READ_SCOPES, {}),
+        "client_revoked": ("c", ALL_READ_SCOPES, {}),
+    }
+    if actor in tokens:
+        key, scope, extra = tokens[actor]
+        client_id, secret, _ = w["clients"][key]
+        return {"HTTP_AUTHORIZATION": f"Bearer {fetch_token(http, client_id, secret, scope)}", **extra}
+    if actor == "patient":
+        http.force_login(w["alice"])
+    elif actor == "other_patient":
+        http.force_login(PatientFactory())
+    elif actor == "clinician_consent":
+        login_verified(http, w["doc"])
+    elif actor == "clinician_none":
+        login_verified(http, ClinicianFactory())
+    elif actor == "auditor":
+        login_verified(http, AuditorFactory())
+    return {}
+
+
+def _call(op: str, w, headers: dict):
+    name, method, kwargs, body = OPS[op]
+    url = reverse(name, kwargs={k: getattr(w[v], "series", None) or w[v].pk for k, v in kwargs.items()})
+    http = w["client"]
+    if body == "upload":
+        data = {"patient": str(w["alice"].pk), "file": SimpleUploadedFile("x.png", png(), "image/png")}
+        return http.post(url, data, **headers)
+    if body == "grant":
+        grantee = str(w["clients"]["b"][2].pk)
+        data = {"grantee_user": grantee, "actions": ["view"], "purposes": ["TREAT"]}
+        return http.post(url, data, content_type="application/json", **headers)
+    params = body(w) if callable(body) else {}
+    return getattr(http, method)(url, params, **headers)
+
+
+def _outcome(op: str, response, w) -> str:
+    if response.status_code == 302 and response["Location"].startswith(reverse("login")):
+        return "login"
+    if op in LIST_MEMBER and response.status_code == 200:
+        ids = {str(row["id"]) for row in response.json()["results"]}
+        return "in" if LIST_MEMBER[op](w) in ids else "out"
+    return str(response.status_code)
+
+
+@pytest.mark.parametrize("actor", list(EXPECTED))
+def test_matrix(actor, world):
+    headers = _as(actor, world)
+    got, unrecorded = {}, []
+    for op in EXPECTED[actor]:
+        before = AccessEvent.objects.count()
+        response = _call(op, world, headers)
+        got[op] = _outcome(op, response, world)
+        if op in RECORDED and got[op] not in ("401", "login") and actor != "client_no_scope":
+            if AccessEvent.objects.count() == before:
+                unrecorded.append(op)
+    wrong = {
+        op: f"expected {EXPECTED[actor][op]}, got {got[op]}" for op in got if got[op] != EXPECTED[actor][op]
+    }
+    assert not wrong, f"{actor}: {wrong}"
+    assert not unrecorded, f"{actor}: not recorded by the policy: {unrecorded}"
+
+
+def _patterns(patterns, prefix="", namespace=None):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = p.namespace or namespace
+            if namespace and p.namespace:
+                ns = f"{namespace}:{p.namespace}"
+            yield from _patterns(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            name = f"{namespace}:{p.name}" if namespace and p.name else p.name
+            yield prefix + str(p.pattern), name
+
+
+def test_every_patient_data_url_is_in_the_matrix():
+    covered = {name for name, *_ in OPS.values()}
+    missing = sorted(
+        f"/{route} ({name})"
+        for route, name in _patterns(get_resolver().url_patterns)
+        if route.startswith(PATIENT_DATA_PREFIXES) and name not in covered | NOT_PATIENT_DATA
+    )
+    assert not missing, (
+        "URL patterns touching patient data are missing from the authorization matrix "
+        f"(tests/api/test_matrix.py): {missing}"
+    )
+
+
+def test_matrix_table_is_complete():
+    assert all(set(row) == set(OPS) for row in EXPECTED.values())
