@@ -133,6 +133,38 @@ def read_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
     return envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
 
 
+QWALK_PREFIX = b"QMC-QWALK-v1"
+QWALK_GRID = 32
+
+
+def qwalk_message(matrix, pixel_sha256: str) -> bytes:
+    """Exactly what the secondary quantum-walk fingerprint hashes (1,068 bytes).
+
+    ``b"QMC-QWALK-v1"`` (12 bytes) || SHA-256 of the canonical matrix bytes (the 32 raw
+    digest bytes of ``pixel_sha256``) || a 32 x 32 downsample of the 128 x 128 matrix: the
+    mean of each 4 x 4 block (float64), times 255, rounded half-to-even, as uint8, row-major
+    (1,024 bytes). Hashing the whole 65,536-byte matrix would take ~0.26 s per scan with the
+    simulated walk (one 66 x 66 mat-vec per byte); this message takes ~4 ms and still binds
+    every pixel through the SHA-256 digest.
+    """
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (preprocess.SIZE, preprocess.SIZE):
+        raise ValueError(f"matrix must be {preprocess.SIZE}x{preprocess.SIZE}, got {m.shape}")
+    k = preprocess.SIZE // QWALK_GRID
+    small = m.reshape(QWALK_GRID, k, QWALK_GRID, k).mean(axis=(1, 3))
+    grid = np.round(np.clip(small, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return QWALK_PREFIX + bytes.fromhex(pixel_sha256) + grid.tobytes(order="C")
+
+
+def qwalk_fingerprint(matrix, pixel_sha256: str) -> str:
+    """Simulated quantum-walk hash (secondary fingerprint; SHA-256 stays primary), 64 hex."""
+    from quantum.qwalk_hash import qwalk_hexdigest
+
+    return qwalk_hexdigest(qwalk_message(matrix, pixel_sha256))
+
+
 @dataclass
 class Derived:
     decoded: DecodedImage
@@ -196,9 +228,13 @@ def run(scan_id) -> str:
                 "Preprocessing gave a different pixel hash than before; stopped for review."
             )
         d = derived.decoded
+        extra = {}
+        if not scan.qwalk_hash:  # computed once; a redelivery keeps the first value
+            extra["qwalk_hash"] = qwalk_fingerprint(derived.matrix, derived.pixel_sha256)
         scan = _advance(
             scan_id,
             ScanStatus.DIAGNOSING,
+            **extra,
             pixel_sha256=derived.pixel_sha256,
             preprocess_version=preprocess.PREPROCESS_VERSION,
             width=d.width,
@@ -319,7 +355,10 @@ def ledger_payload(scan: Scan) -> tuple[dict, dict]:
     ``manifest_sha256`` = SHA-256 of `manifest` (all objects); ``original_sha256`` = the
     plaintext upload; ``pixel_sha256`` = the canonical matrix bytes. The preprocessing
     version is the fingerprint name ``pixels-preprocess-v<N>`` (value: the pixel hash),
-    since the schema has no version field for scan events.
+    since the schema has no version field for scan events. ``qwalk`` is the simulated
+    quantum-walk hash of `qwalk_message` (secondary fingerprint). The model version has no
+    field of its own in scan events either; the registered model ids carry it
+    (``pneumonia-qcnn8-1.0.0``).
     """
     from portal.keyvault import pseudonym
 

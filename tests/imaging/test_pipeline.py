@@ -64,6 +64,7 @@ def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patie
         assert payload["derived_cid"] == objs["preview"].cid and payload["cid"] == objs["matrix"].cid
         assert payload["sha256"] == objs["matrix"].ciphertext_sha256
         assert payload["model_sha256"] == scan.model_sha256 and payload["label"] == scan.diagnosis_label
+        assert len(scan.qwalk_hash) == 64 and json.loads(entry.fingerprints)["qwalk"] == scan.qwalk_hash
         assert str(patient.pk) not in entry.payload and patient.username not in entry.payload
         assert scan.ledger_event_id == ledger_event_id(scan.id)
 
@@ -76,6 +77,7 @@ def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patie
     assert page.status_code == 200
     assert 'id="img-preview"' in html and 'id="img-matrix"' in html and ct.model_version in html
     assert "Verified" in html or "Partly verified" in html
+    assert "quantum-walk hash (secondary)" in html and ct.qwalk_hash[:16] in html
     assert patient.username not in html.split("<main", 1)[1].split("Scan of", 1)[1][200:]  # no ids in tags
     lst = doc_client.get(reverse("imaging:patient-scans", args=[patient.pk]))
     assert lst.status_code == 200 and lst.content.decode().count("Done") >= 3
