@@ -28,6 +28,11 @@ PIPELINE_ORDER = [
 ]
 
 
+class Acquisition(models.TextChoices):
+    DIRECT = "direct", "As uploaded"
+    GHOST = "ghost-simulated", "Simulated ghost imaging (demo)"
+
+
 class Scan(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scans")
@@ -58,6 +63,14 @@ class Scan(models.Model):
     model_sha256 = models.CharField(max_length=64, blank=True)
     qwalk_hash = models.CharField(max_length=64, blank=True)  # secondary, simulated fingerprint
     ledger_event_id = models.UUIDField(null=True, blank=True)
+
+    # optional demo: the upload re-acquired by SIMULATED computational ghost imaging
+    acquisition = models.CharField(max_length=20, choices=Acquisition.choices, default=Acquisition.DIRECT)
+    ghost_method = models.CharField(max_length=8, blank=True)  # gi / dgi / cs
+    ghost_ratio = models.FloatField(null=True, blank=True)  # measurements / pixels
+    ghost_measurements = models.PositiveIntegerField(null=True, blank=True)
+    ghost_psnr = models.FloatField(null=True, blank=True)  # dB, vs the uploaded original at the ghost size
+    ghost_ssim = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

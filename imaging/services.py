@@ -19,7 +19,7 @@ from django.db import transaction
 
 from imaging import blobs
 from imaging.crypto import envelope
-from imaging.models import ObjectKind, Scan, ScanObject, ScanStatus
+from imaging.models import Acquisition, ObjectKind, Scan, ScanObject, ScanStatus
 from imaging.pipeline import wrap_for_all
 from imaging.storage import StorageError, StorageUnavailable
 from imaging.validation import UploadRejected, inspect_upload
@@ -61,15 +61,52 @@ def _read(file, max_bytes: int) -> bytes:
     return data
 
 
+GHOST_METHODS = ("gi", "dgi", "cs")
+GHOST_RATIO_MIN = 0.05
+
+
+def check_ghost(ghost: dict | None) -> dict:
+    """Scan fields for the optional simulated ghost-imaging acquisition ({} when not asked).
+
+    `ghost` = {"method": "gi" | "dgi" | "cs", "ratio": float in [0.05, 1]}."""
+    if not ghost:
+        return {}
+    method = str(ghost.get("method", "cs")).lower()
+    try:
+        ratio = float(ghost.get("ratio", 0.3))
+    except (TypeError, ValueError):
+        ratio = float("nan")
+    if method not in GHOST_METHODS:
+        raise UploadRejected(
+            f"Ghost-imaging method must be one of {', '.join(GHOST_METHODS)}.", code="bad_ghost_method"
+        )
+    if not GHOST_RATIO_MIN <= ratio <= 1.0:  # also refuses NaN
+        raise UploadRejected(
+            f"The ghost-imaging sampling ratio must be between {GHOST_RATIO_MIN} and 1.",
+            code="bad_ghost_ratio",
+        )
+    return {"acquisition": Acquisition.GHOST, "ghost_method": method, "ghost_ratio": ratio}
+
+
 def scan_upload(
-    *, uploader, patient, file, content_type: str | None = None, file_name: str | None = None
+    *,
+    uploader,
+    patient,
+    file,
+    content_type: str | None = None,
+    file_name: str | None = None,
+    ghost: dict | None = None,
 ) -> Scan:
     """Validate, encrypt and store an upload; returns the queued Scan. Raises UploadRejected.
 
     The caller has already authorised ``upload`` for ``patient`` (imaging.permissions).
+    ``ghost`` (demo, off by default) asks the pipeline to re-acquire the image by SIMULATED
+    ghost imaging before preprocessing (see `check_ghost`, `imaging.pipeline.ghost_acquire`);
+    the original is stored unchanged.
     """
     if getattr(patient, "role", None) != "patient":
         raise UploadRejected("Scans can only be uploaded for a patient.", code="not_a_patient")
+    ghost_fields = check_ghost(ghost)
     check_file_name(file_name if file_name is not None else getattr(file, "name", None))
     if content_type is None:
         content_type = getattr(file, "content_type", None)
@@ -110,6 +147,7 @@ def scan_upload(
                 width=insp.width,
                 height=insp.height,
                 frames=insp.frames,
+                **ghost_fields,
             )
             ScanObject.objects.create(
                 id=object_id,

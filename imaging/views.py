@@ -25,9 +25,43 @@ class UploadForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".dcm,application/dicom,image/png,image/jpeg"}),
     )
 
+    ghost = forms.BooleanField(
+        label="Acquire by simulated ghost imaging (demo)",
+        required=False,
+        help_text="SIMULATION for demonstration only: the image is re-acquired at 64 × 64 by simulated "
+        "computational ghost imaging (random patterns, bucket detector) and the reconstruction is what gets "
+        "diagnosed. The uploaded original is stored unchanged. Leave unticked for real use.",
+    )
+    ghost_ratio = forms.FloatField(
+        label="Ghost imaging: sampling ratio",
+        required=False,
+        min_value=services.GHOST_RATIO_MIN,
+        max_value=1.0,
+        initial=0.3,
+        help_text="Measurements per pixel, 0.05 – 1.",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    ghost_method = forms.ChoiceField(
+        label="Ghost imaging: reconstruction",
+        required=False,
+        initial="cs",
+        choices=[
+            ("cs", "Compressive sensing (TV)"),
+            ("dgi", "Differential ghost imaging"),
+            ("gi", "Correlation ghost imaging"),
+        ],
+    )
+
     def __init__(self, *args, patients, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["patient"].choices = [(str(p.pk), p.display_name()) for p in patients]
+
+    def ghost_options(self) -> dict | None:
+        """{"method", "ratio"} when the demo option is ticked (form must be bound)."""
+        data = self.data
+        if str(data.get("ghost", "")).lower() not in ("on", "true", "1", "yes"):
+            return None
+        return {"method": data.get("ghost_method") or "cs", "ratio": data.get("ghost_ratio") or 0.3}
 
 
 def _upload_patients(user):
@@ -74,9 +108,14 @@ def upload(request):
             else:
                 f = request.FILES["file"]
                 try:
-                    scan = services.scan_upload(uploader=request.user, patient=patient, file=f)
+                    scan = services.scan_upload(
+                        uploader=request.user, patient=patient, file=f, ghost=form.ghost_options()
+                    )
                 except UploadRejected as exc:
-                    form.add_error("file", exc.message)
+                    field = {"bad_ghost_ratio": "ghost_ratio", "bad_ghost_method": "ghost_method"}.get(
+                        exc.code, "file"
+                    )
+                    form.add_error(field, exc.message)
                     status = exc.status
                 else:
                     messages.success(request, "Scan uploaded; processing has started.")
