@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/qmedchain
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install lint migrate worker web smoke test-services clean
+.PHONY: run test install lint migrate worker web smoke e2e-deps clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: install lint
+test: install lint e2e-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) QMC_VAR_DIR=var/test-pg \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory smoke
@@ -44,6 +44,11 @@ test: install lint
 smoke: install
 	rm -rf var/test-embedded
 	env -u DATABASE_URL -u CELERY_BROKER_URL QMC_VAR_DIR=var/test-embedded $(BIN)/pytest -m smoke -p no:cacheprovider
+
+# axe-core for the browser accessibility checks (from the npm registry; the tests fall back to a subset without it)
+e2e-deps:
+	@command -v npm >/dev/null && npm install --prefix tests/e2e/vendor --no-save --no-audit --no-fund axe-core@4.14.1 >/dev/null \
+	  || echo "npm missing: e2e accessibility falls back to the subset check"
 
 clean:
 	rm -rf $(VENV) var
