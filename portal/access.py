@@ -41,6 +41,8 @@ def authorize(
     resource = scan if scan is not None else patient
     decision = policy.decide(actor, action, resource, purpose, at)
     target = scan.patient if scan is not None else patient
+    if decision.breakglass is not None:
+        purpose = "ETREAT"  # break-glass access is emergency treatment, whatever was declared
     if decision.reason == "consent_expired" and decision.consent is not None:
         from portal.consent_services import consent_record_expiry
 

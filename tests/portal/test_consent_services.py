@@ -197,3 +197,16 @@ def test_breakglass_wraps_keys_for_its_period_and_requires_a_reason():
     consents_sweep()
     with pytest.raises(keys.KeyAccessError):
         _decrypt_as(clinician, obj, ciphertext)
+
+
+def test_access_under_breakglass_is_recorded_as_emergency_treatment():
+    from portal.access import authorize
+    from portal.models import AccessEvent
+
+    patient, clinician = PatientFactory(), ClinicianFactory()
+    scan, _, _ = make_scan(patient)
+    breakglass_open(clinician=clinician, patient=patient, reason="Found unresponsive, needs urgent review")
+    decision = authorize(actor=clinician, action="view", scan=scan)  # declared TREAT by default
+    assert decision.allowed and decision.reason == "breakglass"
+    event = AccessEvent.objects.get(actor=clinician, scan_id=scan.id)
+    assert event.purpose == "ETREAT" and event.breakglass_id is not None
