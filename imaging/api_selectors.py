@@ -6,6 +6,8 @@ decision point in the views (imaging.permissions.authorize).
 
 from __future__ import annotations
 
+import uuid
+
 from imaging.models import ObjectKind, Scan, ScanObject
 from portal.consent_selectors import patients_of
 from portal.keyvault import pseudonym
@@ -38,6 +40,10 @@ def scans_for_patients(patients, *, status: str | None = None, modality: str | N
 
 
 def scan_for_detail(scan_id) -> Scan | None:
+    try:
+        scan_id = uuid.UUID(str(scan_id))
+    except ValueError:
+        return None
     return Scan.objects.select_related("patient").prefetch_related("blobs").filter(pk=scan_id).first()
 
 

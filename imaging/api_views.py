@@ -49,7 +49,7 @@ from imaging.validation import UploadRejected
 from portal.api.errors import ApiError, problem
 from portal.api.permissions import purpose_of
 from portal.keys import KeyAccessError
-from portal.models import Role, User
+from portal.models import Purpose, Role, User
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,16 @@ def _error(message: str, code: str, http_status: int) -> Response:
     response = problem(http_status, message)
     response.data.update({"error": message, "code": code})
     return response
+
+
+def _purpose(request) -> str:
+    """The declared purpose of use; an unknown code is a 400, never passed to the policy."""
+    purpose = purpose_of(request)
+    if purpose not in Purpose.values:
+        raise ApiError(
+            f"Unknown purpose of use '{purpose[:20]}'; use one of {', '.join(sorted(Purpose.values))}.", 400
+        )
+    return purpose
 
 
 def _refuse(decision, action: str):
@@ -75,7 +85,7 @@ def _authorized_scan(request, scan_id, action: str, *, record: bool = True):
         action=action,
         patient=scan.patient,
         scan=scan,
-        purpose=purpose_of(request),
+        purpose=_purpose(request),
         record=record,
     )
     if not decision.allowed:
@@ -84,7 +94,7 @@ def _authorized_scan(request, scan_id, action: str, *, record: bool = True):
 
 
 SCAN_PARAMS = [OpenApiParameter("scan_id", OpenApiTypes.UUID, OpenApiParameter.PATH), PURPOSE_HEADER]
-COMMON_ERRORS = (401, 403, 404, 429)
+COMMON_ERRORS = (400, 401, 403, 404, 429)
 
 
 class ScanCollectionView(generics.GenericAPIView):
@@ -101,7 +111,7 @@ class ScanCollectionView(generics.GenericAPIView):
         "whose consent covers them for the declared purpose. Each row is decided by the policy; one "
         "`list` decision per patient is recorded on the ledger.",
         parameters=[ScanFilterSerializer, PAGE, PURPOSE_HEADER, RETRY_AFTER],
-        responses={200: ScanSummarySerializer(many=True), **problems(400, *COMMON_ERRORS)},
+        responses={200: ScanSummarySerializer(many=True), **problems(*COMMON_ERRORS)},
         examples=[SCAN_LIST_EXAMPLE, *PROBLEM_EXAMPLES],
         tags=["scans"],
     )
@@ -109,7 +119,7 @@ class ScanCollectionView(generics.GenericAPIView):
         filters = ScanFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
-        purpose = purpose_of(request)
+        purpose = _purpose(request)
         if "patient" in f:
             patient = api_selectors.patient_by_id(f["patient"])
             if patient is None:
@@ -136,7 +146,7 @@ class ScanCollectionView(generics.GenericAPIView):
     @extend_schema(
         operation_id="scans_create",
         request={"multipart/form-data": UploadSerializer},
-        responses={202: ScanStatusSerializer, **problems(400, *COMMON_ERRORS, 413, 415, 503)},
+        responses={202: ScanStatusSerializer, **problems(*COMMON_ERRORS, 413, 415, 503)},
         parameters=[PURPOSE_HEADER, RETRY_AFTER],
         examples=[
             problem_example(413, "The file is 80.0 MB; the limit is 50.0 MB."),
@@ -153,9 +163,7 @@ class ScanCollectionView(generics.GenericAPIView):
         patient = User.objects.filter(pk=ser.validated_data["patient"], role=Role.PATIENT).first()
         if patient is None:
             return _error("No such patient, or you may not upload for them.", "forbidden", 403)
-        decision = authorize(
-            actor=request.user, action="upload", patient=patient, purpose=purpose_of(request)
-        )
+        decision = authorize(actor=request.user, action="upload", patient=patient, purpose=_purpose(request))
         if not decision.allowed:
             return _error(decision_message(decision, "upload"), "forbidden", 403)
         try:
@@ -362,7 +370,7 @@ class PatientListView(generics.GenericAPIView):
         tags=["people"],
     )
     def get(self, request):
-        purpose = purpose_of(request)
+        purpose = _purpose(request)
         rows = []
         for patient, consents in api_selectors.candidate_patients(request.user).items():
             decision = authorize(actor=request.user, action="list", patient=patient, purpose=purpose)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
@@ -210,7 +209,7 @@ class ScanDetailSerializer(ScanSummarySerializer):
         rows = sorted(scan.blobs.all(), key=lambda o: (o.kind, o.version))
         return ScanObjectSerializer(rows, many=True).data
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_ledger_receipt_url(self, scan) -> str | None:
         if not scan.ledger_event_id:
             return None

@@ -1,7 +1,7 @@
 """GET /api/v1/access-history: the patient's own access history, each row with its ledger receipt."""
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from imaging.serializers import PAGE, PROBLEM_EXAMPLES, RETRY_AFTER, problem_example, problems
@@ -33,12 +33,14 @@ class AccessEventSerializer(serializers.Serializer):
     def get_actor_role(self, event) -> str:
         return event.actor.role if event.actor_id else "anonymous"
 
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_consent_id(self, event) -> str | None:
         return str(event.consent.series) if event.consent_id else None
 
     def get_breakglass(self, event) -> bool:
         return event.breakglass_id is not None
 
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_receipt_url(self, event) -> str | None:
         if not event.ledger_event_id:
             return None
