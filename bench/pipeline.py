@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -237,7 +238,12 @@ def main() -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        time.sleep(6)
+        deadline = time.monotonic() + 120  # ready = answers a ping (models preloaded by then)
+        while time.monotonic() < deadline and not app.control.ping(
+            destination=[f"bench{procs}-{os.getpid()}@{socket.gethostname()}"], timeout=0.5
+        ):
+            pass
+        time.sleep(1)
         ids = []
         t0 = time.perf_counter()
         for i in range(args.scans):

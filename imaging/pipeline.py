@@ -92,7 +92,7 @@ def _advance(scan_id, target: str, **fields) -> Scan:
             setattr(scan, k, v)
         if _before(scan.status, target):
             scan.status = target
-        scan.save()
+        scan.save(update_fields=[*fields, "status", "updated_at"])
         return scan
 
 
@@ -329,34 +329,45 @@ def run(scan_id) -> str:
             ObjectKind.PREVIEW: preprocess.render_preview(derived.decoded.display),
             ObjectKind.MATRIX: preprocess.canonical_bytes(derived.matrix),
         }
-        for kind in DERIVED_KINDS:
-            _stage(scan_id, kind, plaintexts[kind])
+        _stage_all(scan_id, plaintexts)
         scan = _advance(scan_id, ScanStatus.STORING)
 
-    # --- storing
+    # --- storing: put every staged ciphertext, then ONE transaction creates the ScanObjects,
+    # deletes the staged rows and moves the scan to `recording`
     _stage_delay("storing")
+    stored = []
     for staged in StagedObject.objects.filter(scan_id=scan_id).order_by("kind"):
-        cid = store.put(bytes(staged.ciphertext))  # StorageUnavailable -> task retries
+        ct = bytes(staged.ciphertext)
+        cid = store.put(ct)  # StorageUnavailable -> task retries
         _stage_delay("stored")
-        with transaction.atomic():
-            Scan.objects.select_for_update().get(pk=scan_id)
-            ScanObject.objects.get_or_create(
-                scan_id=scan_id,
-                kind=staged.kind,
-                version=staged.version,
-                defaults={
-                    "id": staged.id,
-                    "cid": cid,
-                    "ciphertext_sha256": hashlib.sha256(bytes(staged.ciphertext)).hexdigest(),
-                    "plaintext_size": staged.plaintext_size,
-                    "backend": store.name,
-                },
-            )
-            StagedObject.objects.filter(pk=staged.pk).delete()
-    missing = [k for k in DERIVED_KINDS if not ScanObject.objects.filter(scan_id=scan_id, kind=k).exists()]
-    if missing:
-        raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
-    scan = _advance(scan_id, ScanStatus.RECORDING)
+        stored.append((staged, cid, hashlib.sha256(ct).hexdigest()))
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().get(pk=scan_id)
+        if scan.status == ScanStatus.FAILED:
+            raise PipelineFailure(scan.failure_reason or "the scan was marked failed")
+        have = set(ScanObject.objects.filter(scan_id=scan_id).values_list("kind", flat=True))
+        ScanObject.objects.bulk_create(
+            [
+                ScanObject(
+                    id=staged.id,
+                    scan_id=scan_id,
+                    kind=staged.kind,
+                    version=staged.version,
+                    cid=cid,
+                    ciphertext_sha256=digest,
+                    plaintext_size=staged.plaintext_size,
+                    backend=store.name,
+                )
+                for staged, cid, digest in stored
+                if staged.kind not in have
+            ]
+        )
+        StagedObject.objects.filter(pk__in=[staged.pk for staged, _, _ in stored]).delete()
+        have |= {staged.kind for staged, _, _ in stored}
+        missing = [k for k in DERIVED_KINDS if k not in have]
+        if missing:
+            raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
+        scan = _advance(scan_id, ScanStatus.RECORDING)  # same transaction (savepoint)
 
     # --- recording
     _stage_delay("recording")
@@ -364,28 +375,72 @@ def run(scan_id) -> str:
     return ScanStatus.DONE
 
 
-def _stage(scan_id, kind: str, plaintext: bytes) -> None:
-    from portal.keys import unwrap_for
+def wrap_many(*, scan: Scan, keys: dict) -> None:
+    """Wrap each new object's data key ({object_id: data_key}) for the system, the patient
+    and every current reader: one ML-KEM+X25519 wrap per (object, reader), as
+    `wrap_for_all` does, but each reader's key pair is looked up once and the rows are
+    written in one statement. Only for objects that have no wrap yet."""
+    from imaging.crypto import hybrid_kem
+    from portal.keys import _wrap_context, keypair_for
+    from portal.models import WrappedKey
 
-    object_id = derived_object_id(scan_id, kind)
-    if ScanObject.objects.filter(scan_id=scan_id, kind=kind).exists():
-        return
-    if StagedObject.objects.filter(pk=object_id).exists():
-        return
+    readers = [None, scan.patient] + [r for r in _readers(scan) if r.pk != scan.patient_id]
+    pairs = [(reader, bytes(keypair_for(reader).public_key)) for reader in readers]
+    WrappedKey.objects.filter(object_id__in=list(keys)).delete()  # none expected: keys are new
+    WrappedKey.objects.bulk_create(
+        [
+            WrappedKey(
+                object_id=object_id,
+                patient=scan.patient,
+                reader=reader,
+                wrapped=hybrid_kem.wrap(public, key, context=_wrap_context(object_id, reader)),
+            )
+            for object_id, key in keys.items()
+            for reader, public in pairs
+        ]
+    )
+
+
+def _stage_all(scan_id, plaintexts: dict) -> None:
+    """Encrypt the derived objects not yet staged or stored, in one transaction: each object
+    gets its own new data key (or the one already wrapped for it, on a redelivery)."""
+    from portal.keys import unwrap_for
+    from portal.models import WrappedKey
+
     with transaction.atomic():
         scan = Scan.objects.select_for_update().select_related("patient").get(pk=scan_id)
-        if StagedObject.objects.filter(pk=object_id).exists():
+        done = set(ScanObject.objects.filter(scan_id=scan_id).values_list("kind", flat=True))
+        done |= set(StagedObject.objects.filter(scan_id=scan_id).values_list("kind", flat=True))
+        todo = {kind: derived_object_id(scan_id, kind) for kind in DERIVED_KINDS if kind not in done}
+        if not todo:
             return
-        from portal.models import WrappedKey
-
-        if WrappedKey.objects.filter(object_id=object_id, reader__isnull=True).exists():
-            key = unwrap_for(object_id=object_id, reader=None)
-        else:
-            key = envelope.new_data_key()
-            wrap_for_all(scan=scan, object_id=object_id, data_key=key)
-        ct = envelope.encrypt(plaintext, key, object_id=str(object_id), kind=kind, version=1)
-        StagedObject.objects.create(
-            id=object_id, scan=scan, kind=kind, version=1, ciphertext=ct, plaintext_size=len(plaintext)
+        wrapped = set(
+            WrappedKey.objects.filter(object_id__in=list(todo.values()), reader__isnull=True).values_list(
+                "object_id", flat=True
+            )
+        )
+        keys, new = {}, {}
+        for kind, object_id in todo.items():
+            if object_id in wrapped:
+                keys[kind] = unwrap_for(object_id=object_id, reader=None)
+            else:
+                keys[kind] = new[object_id] = envelope.new_data_key()
+        if new:
+            wrap_many(scan=scan, keys=new)
+        StagedObject.objects.bulk_create(
+            [
+                StagedObject(
+                    id=object_id,
+                    scan=scan,
+                    kind=kind,
+                    version=1,
+                    ciphertext=envelope.encrypt(
+                        plaintexts[kind], keys[kind], object_id=str(object_id), kind=kind, version=1
+                    ),
+                    plaintext_size=len(plaintexts[kind]),
+                )
+                for kind, object_id in todo.items()
+            ]
         )
 
 

@@ -21,7 +21,7 @@ import logging
 import os
 
 from celery import Task, shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.db import OperationalError
 
 from imaging import pipeline
@@ -93,6 +93,27 @@ def enqueue(scan_id) -> bool:
             "could not enqueue scan %s; the stalled-scan sweep will pick it up", scan_id, exc_info=True
         )
         return False
+
+
+@worker_init.connect
+def _preload_models(sender=None, **kwargs):
+    """Load what every scan needs once, in the worker's main process before the pool forks
+    (children share it copy-on-write): both committed diagnosis models (importing
+    ``imaging.ml`` pulls in scikit-learn, ~1.5-2.5 s, which the first scan of every child
+    used to pay) and the quantum-walk hash's step table. Pure file reads, no database."""
+    from imaging import diagnosis
+
+    for kind in ("classical", "qcnn"):
+        try:
+            diagnosis.load(kind)
+        except diagnosis.ModelUnavailable:
+            log.warning("could not preload the %s diagnosis model", kind, exc_info=True)
+    try:
+        from quantum.qwalk_hash import byte_table
+
+        byte_table()
+    except Exception:  # noqa: BLE001 - the pipeline computes it on first use then
+        log.warning("could not preload the quantum-walk table", exc_info=True)
 
 
 @worker_ready.connect
