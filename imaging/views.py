@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -151,7 +152,10 @@ def _scan_or_404(request, scan_id, action="view", **kw):
         raise Http404("Scan not found.")
     decision = authorize(actor=request.user, action=action, patient=scan.patient, scan=scan, **kw)
     if not decision.allowed:
-        raise Http404(decision_message(decision, action))
+        # 404 where the policy hides existence; otherwise say why (e.g. consent revoked)
+        if decision.status_code == 404:
+            raise Http404(decision_message(decision, action))
+        raise PermissionDenied(decision_message(decision, action))
     return scan
 
 

@@ -136,6 +136,7 @@ FIELDS: dict[str, str] = {
 _COMMON = {"actor", "at", "request_id", "role", "organisation", "purpose", "reason", "via"}
 _SCAN = {
     "scan_id",
+    "version",
     "patient",
     "clinician",
     "uploader",

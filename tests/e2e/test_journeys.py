@@ -271,19 +271,14 @@ def test_journey4_patient_revokes_and_the_clinician_is_refused(new_page, live_se
     # the clinician's next attempt is refused: nothing of the scan is shown, the denial is recorded
     resp = doc_page.goto(f"/scans/{scan.id}/")
     shot(doc_page, "journey4", "clinician-refused")
-    assert resp.status in (403, 404)
+    assert resp.status == 403
+    assert "revoked the consent" in doc_page.inner_text("body")
     assert "Alice Archer" not in doc_page.inner_text("body")
     assert doc_page.locator("#scan-progress").count() == 0
     denied = AccessEvent.objects.get(patient=patient, actor=doc, allowed=False)
     assert denied.reason == "consent_revoked"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imaging/views.py _scan_or_404 raises Http404(decision_message(...)) for every denial, so a "
-    "revoked consent (policy: 403 'The patient has revoked the consent that gave you access.') shows "
-    "Django's bare 'Not Found' page (there is no templates/404.html) instead of imaging/denied.html",
-)
 def test_journey4_refusal_page_says_why(new_page, live_server, worker):
     from portal.consent_services import consent_revoke
     from tests.factories import make_scan
