@@ -47,7 +47,12 @@ def authorize(
         from portal.consent_services import consent_record_expiry
 
         consent_record_expiry(consent=decision.consent)
-    if not record or target is None or getattr(target, "role", None) != "patient":
+    if (
+        not record
+        or target is None
+        or getattr(target, "role", None) != "patient"
+        or decision.status_code == 400
+    ):
         return decision
     actor_row = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     with transaction.atomic():

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import BreakGlass, Consent, ConsentStatus, Role, ScopeKind, User
+from portal.models import BreakGlass, Consent, ConsentStatus, Purpose, Role, ScopeKind, User
 
 PATIENT_ACTIONS = {"list", "view", "download", "upload", "view_history", "grant", "revoke"}
 OWNER_ONLY_ACTIONS = {"view_history", "grant", "revoke"}
@@ -129,6 +129,8 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
     at = at or timezone.now()
     if action not in PATIENT_ACTIONS:
         return deny("unknown_action", f"Unknown action '{action}'.", 400)
+    if purpose not in Purpose.values:
+        return deny("unknown_purpose", "Unknown purpose of use.", 400)
     if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
         return deny("anonymous", "Log in to see patient data.", 401)
     patient = _patient_of(resource)

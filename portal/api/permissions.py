@@ -39,5 +39,16 @@ class AuthenticatedWithScope(BasePermission):
 
 
 def purpose_of(request) -> str:
-    """Purpose of use declared by the caller: header X-Purpose-Of-Use or ?purpose=, default TREAT."""
-    return (request.headers.get("X-Purpose-Of-Use") or request.query_params.get("purpose") or "TREAT").upper()
+    """Purpose of use declared by the caller: header X-Purpose-Of-Use or ?purpose=, default TREAT.
+    An unknown code is a 400 and never reaches the policy or the ledger."""
+    from portal.api.errors import ApiError
+    from portal.models import Purpose
+
+    purpose = (
+        request.headers.get("X-Purpose-Of-Use") or request.query_params.get("purpose") or "TREAT"
+    ).upper()
+    if purpose not in Purpose.values:
+        raise ApiError(
+            f"Unknown purpose of use '{purpose[:20]}'; use one of {', '.join(sorted(Purpose.values))}.", 400
+        )
+    return purpose

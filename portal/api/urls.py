@@ -5,8 +5,8 @@ from portal.api import history, views
 urlpatterns = [
     path("me", views.MeView.as_view(), name="api-me"),
     path("consents", views.ConsentListCreate.as_view(), name="api-consents"),
-    path("consents/<uuid:series>", views.ConsentDetail.as_view(), name="api-consent"),
-    path("consents/<uuid:series>/revoke", views.ConsentRevoke.as_view(), name="api-consent-revoke"),
-    path("consents/<uuid:series>/fhir", views.ConsentFhir.as_view(), name="api-consent-fhir"),
+    path("consents/<str:series>", views.ConsentDetail.as_view(), name="api-consent"),
+    path("consents/<str:series>/revoke", views.ConsentRevoke.as_view(), name="api-consent-revoke"),
+    path("consents/<str:series>/fhir", views.ConsentFhir.as_view(), name="api-consent-fhir"),
     path("access-history", history.AccessHistoryView.as_view(), name="api-access-history"),
 ]

@@ -1,6 +1,7 @@
+import uuid
+
 from django.db.models import Q
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +16,9 @@ from portal.api.serializers import (
 from portal.consent_services import ConsentError, consent_grant, consent_revoke
 from portal.fhir import consent_to_fhir
 from portal.models import Consent, Role
+
+_PROBLEMS = {s: OpenApiResponse(description="problem+json") for s in (400, 401, 403, 404)}
+_SERIES = OpenApiParameter("series", str, OpenApiParameter.PATH, description="consent id (UUID)")
 
 
 class MeView(APIView):
@@ -74,7 +78,7 @@ class ConsentListCreate(generics.ListCreateAPIView):
 
     @extend_schema(
         request=ConsentCreateSerializer,
-        responses={201: ConsentSerializer},
+        responses={201: ConsentSerializer, **_PROBLEMS},
         examples=[GRANT_EXAMPLE],
         summary="Grant a consent (patients only)",
         tags=["consents"],
@@ -95,14 +99,26 @@ class ConsentListCreate(generics.ListCreateAPIView):
         return super().get(request, *args, **kwargs)
 
 
-def _current(request, series) -> Consent:
-    return get_object_or_404(_visible_consents(request.user), series=series, is_current=True)
+def _current(request, series: str) -> Consent:
+    try:
+        series = uuid.UUID(series)
+    except ValueError:
+        raise ApiError("No such consent.", 404) from None
+    consent = _visible_consents(request.user).filter(series=series, is_current=True).first()
+    if consent is None:
+        raise ApiError("No such consent.", 404)
+    return consent
 
 
 class ConsentDetail(APIView):
     required_scopes = ["consents:read"]
 
-    @extend_schema(responses=ConsentSerializer, summary="Current version of a consent", tags=["consents"])
+    @extend_schema(
+        responses={200: ConsentSerializer, **_PROBLEMS},
+        parameters=[_SERIES],
+        summary="Current version of a consent",
+        tags=["consents"],
+    )
     def get(self, request, series):
         return Response(ConsentSerializer(_current(request, series)).data)
 
