@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -222,10 +223,25 @@ def key_from_json(d) -> note.Verifier:
 # --- verification ---------------------------------------------------------------------------
 
 
-class LogVerifier:
-    """One-pass verifier; raises VerificationFailure at the first problem."""
+def _first_bad_signature(batch: list) -> tuple[int, str] | None:
+    for index, key, message, signature in batch:
+        if not note._safe_verify(note.falcon_512, key.public_key, message, signature):
+            return index, key.key_id_hex
+    return None
 
-    def __init__(self, keys: Iterable[note.Verifier], origin: str):
+
+class LogVerifier:
+    """One-pass verifier; raises VerificationFailure at the first problem.
+
+    With an `executor`, Falcon signature checks run there in batches (the C code releases the
+    GIL, so they overlap with hashing on another core); `settle()` collects them, and a failure
+    is always reported at the lowest bad index, as without an executor.
+    """
+
+    SIG_BATCH = 256
+    MAX_OUTSTANDING = 8  # batches in flight: bounded memory
+
+    def __init__(self, keys: Iterable[note.Verifier], origin: str, *, executor=None):
         self.origin = origin
         self.keys = list(keys)
         self.entry_keys = {k.key_id_hex: k for k in self.keys if k.algorithm == note.ALG_FALCON}
@@ -235,7 +251,9 @@ class LogVerifier:
         self.checkpoints = 0
         self.last_checkpoint: tuple[int, bytes] | None = None
         self._expected_nodes: list | None = None
-        self._verify = {}
+        self._executor = executor
+        self._batch: list = []
+        self._inflight: list = []  # futures, oldest first
 
     def _on_node(self, level: int, idx: int, h: bytes) -> None:
         if self._expected_nodes is not None:
@@ -268,10 +286,15 @@ class LogVerifier:
         key = self.entry_keys.get(e.key_id)
         if key is None:
             raise VerificationFailure(i, "key", f"entry is signed with unpublished key {e.key_id!r}")
-        if not note._safe_verify(note.falcon_512, key.public_key, entry_message(leaf), e.signature):
-            raise VerificationFailure(
-                i, "signature", f"Falcon-512 signature by key {e.key_id} does not verify"
-            )
+        if self._executor is None:
+            if not note._safe_verify(note.falcon_512, key.public_key, entry_message(leaf), e.signature):
+                raise VerificationFailure(
+                    i, "signature", f"Falcon-512 signature by key {e.key_id} does not verify"
+                )
+        else:
+            self._batch.append((i, key, entry_message(leaf), e.signature))
+            if len(self._batch) >= self.SIG_BATCH:
+                self._submit()
         if stored_nodes is not None:
             self._expected_nodes = []
             self.tree.append(leaf)
@@ -285,6 +308,29 @@ class LogVerifier:
         else:
             self.tree.append(leaf)
         self.prev = leaf
+
+    def _submit(self) -> None:
+        if self._batch:
+            self._inflight.append(self._executor.submit(_first_bad_signature, self._batch))
+            self._batch = []
+        while len(self._inflight) > self.MAX_OUTSTANDING:
+            self._check(self._inflight.pop(0))
+
+    @staticmethod
+    def _check(future) -> None:
+        bad = future.result()
+        if bad is not None:
+            raise VerificationFailure(
+                bad[0], "signature", f"Falcon-512 signature by key {bad[1]} does not verify"
+            )
+
+    def settle(self) -> None:
+        """Wait for every outstanding signature check; raise the first failure."""
+        if self._executor is None:
+            return
+        self._submit()
+        while self._inflight:
+            self._check(self._inflight.pop(0))
 
     def checkpoint(self, signed_note: str, *, label: str = "") -> None:
         """Check a checkpoint whose tree size must equal the number of entries fed so far."""
@@ -333,7 +379,25 @@ def verify_stream(
 ) -> LogVerifier:
     """Verify a whole log: entries (with optional stored nodes) in index order, checkpoint
     notes in creation order. Raises VerificationFailure; returns the verifier on success."""
-    v = LogVerifier(keys, origin)
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="falcon-verify") as executor:
+        v = LogVerifier(keys, origin, executor=executor)
+        try:
+            _verify_all(v, entries, checkpoints)
+        except VerificationFailure as failure:
+            try:
+                v.settle()  # a bad signature at a lower index is the first failure
+            except VerificationFailure as earlier:
+                if earlier.index is not None and (failure.index is None or earlier.index <= failure.index):
+                    raise earlier from None
+            raise
+        v.settle()
+    return v
+
+
+def _verify_all(v: LogVerifier, entries, checkpoints) -> None:
     cps = iter(checkpoints)
     pending = next(cps, None)
     size = checkpoint_size(pending) if pending is not None else 0
@@ -357,4 +421,3 @@ def verify_stream(
             "missing",
             f"checkpoint #{n + 1} covers {size} entries but only {v.size} exist (entry {v.size} is missing)",
         )
-    return v

@@ -100,6 +100,22 @@ def test_one_byte_changed_in_entry(seeded, field):
     assert_fails(6, check)
 
 
+def test_earliest_failure_is_named_when_signatures_are_checked_in_parallel(seeded):
+    """Signatures are checked in worker threads; a bad signature at 2 must still be reported
+    before a broken hash at 8 that the main thread reaches first."""
+    sig = bytes(Entry.objects.get(index=2).signature)
+    tamper_sql(
+        f"UPDATE ledger_entry SET signature = %s WHERE {connection.ops.quote_name('index')} = 2",
+        [flip_byte(sig, 7)],
+    )
+    leaf = bytes(Entry.objects.get(index=8).leaf_hash)
+    tamper_sql(
+        f"UPDATE ledger_entry SET leaf_hash = %s WHERE {connection.ops.quote_name('index')} = 8",
+        [flip_byte(leaf, 0)],
+    )
+    assert_fails(2, "signature")
+
+
 def test_one_byte_changed_in_checkpoint(seeded):
     cp = Checkpoint.objects.get(tree_size=10)
     body, sigs = cp.note.split("\n\n", 1)
