@@ -238,8 +238,8 @@ class LogVerifier:
     is always reported at the lowest bad index, as without an executor.
     """
 
-    SIG_BATCH = 256
-    MAX_OUTSTANDING = 8  # batches in flight: bounded memory
+    SIG_BATCH = 128
+    MAX_OUTSTANDING = 3  # batches in flight: bounded memory, enough to keep two threads busy
 
     def __init__(self, keys: Iterable[note.Verifier], origin: str, *, executor=None):
         self.origin = origin
