@@ -28,24 +28,10 @@ from portal.models import (
     ScopeKind,
     User,
 )
+from portal.models.consent import TERM_FIELDS
 
 # what a new version of a contract carries over from the previous one
-VERSIONED_FIELDS = [
-    "series",
-    "patient",
-    "grantee_user",
-    "grantee_org",
-    "actions",
-    "purposes",
-    "scope_kind",
-    "scope_scan_ids",
-    "scope_modality",
-    "scope_from",
-    "scope_to",
-    "start",
-    "end",
-    "policy_text",
-]
+VERSIONED_FIELDS = ["series", "patient", *TERM_FIELDS, "policy_text"]
 BREAKGLASS_DEFAULT = timedelta(hours=getattr(settings, "QMC_BREAKGLASS_HOURS", 4))
 
 

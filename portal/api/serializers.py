@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from portal.models import Action, Consent, Organisation, Purpose, Role, ScopeKind, User
+from portal.models.consent import TERM_FIELDS
 
 
 class MeSerializer(serializers.Serializer):
@@ -28,17 +29,7 @@ class ConsentSerializer(serializers.ModelSerializer):
             "version_id",
             "is_current",
             "grantee",
-            "grantee_user",
-            "grantee_org",
-            "actions",
-            "purposes",
-            "scope_kind",
-            "scope_scan_ids",
-            "scope_modality",
-            "scope_from",
-            "scope_to",
-            "start",
-            "end",
+            *TERM_FIELDS,
             "status",
             "effective_status",
             "policy_text",

@@ -39,6 +39,22 @@ class ConsentStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+# the terms of a contract: who, what, which scans, why, when (carried into each new version)
+TERM_FIELDS = [
+    "grantee_user",
+    "grantee_org",
+    "actions",
+    "purposes",
+    "scope_kind",
+    "scope_scan_ids",
+    "scope_modality",
+    "scope_from",
+    "scope_to",
+    "start",
+    "end",
+]
+
+
 class Consent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     series = models.UUIDField(default=uuid.uuid4, db_index=True)
