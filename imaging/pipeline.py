@@ -114,13 +114,7 @@ def _readers(scan: Scan):
 
 
 def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
-    from portal.keys import wrap_for
-
-    wrap_for(object_id=object_id, patient=scan.patient, data_key=data_key, reader=None)
-    wrap_for(object_id=object_id, patient=scan.patient, data_key=data_key, reader=scan.patient)
-    for reader in _readers(scan):
-        if reader.pk != scan.patient_id:
-            wrap_for(object_id=object_id, patient=scan.patient, data_key=data_key, reader=reader)
+    wrap_many(scan=scan, keys={object_id: data_key})
 
 
 def read_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
@@ -377,28 +371,11 @@ def run(scan_id) -> str:
 
 def wrap_many(*, scan: Scan, keys: dict) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system, the patient
-    and every current reader: one ML-KEM+X25519 wrap per (object, reader), as
-    `wrap_for_all` does, but each reader's key pair is looked up once and the rows are
-    written in one statement. Only for objects that have no wrap yet."""
-    from imaging.crypto import hybrid_kem
-    from portal.keys import _wrap_context, keypair_for
-    from portal.models import WrappedKey
+    and every current reader of the scan."""
+    from portal import keys as key_service
 
     readers = [None, scan.patient] + [r for r in _readers(scan) if r.pk != scan.patient_id]
-    pairs = [(reader, bytes(keypair_for(reader).public_key)) for reader in readers]
-    WrappedKey.objects.filter(object_id__in=list(keys)).delete()  # none expected: keys are new
-    WrappedKey.objects.bulk_create(
-        [
-            WrappedKey(
-                object_id=object_id,
-                patient=scan.patient,
-                reader=reader,
-                wrapped=hybrid_kem.wrap(public, key, context=_wrap_context(object_id, reader)),
-            )
-            for object_id, key in keys.items()
-            for reader, public in pairs
-        ]
-    )
+    key_service.wrap_many(patient=scan.patient, readers=readers, data_keys=keys)
 
 
 def _stage_all(scan_id, plaintexts: dict) -> None:

@@ -56,6 +56,26 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
     return row
 
 
+def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
+    """Wrap each object's data key ({object_id: data_key}) for each reader (None = the system),
+    replacing any wraps those objects had: one hybrid KEM wrap per (object, reader), each
+    reader's key pair looked up once, rows written in one statement."""
+    pairs = [(reader, bytes(keypair_for(reader).public_key)) for reader in readers]
+    WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
+    WrappedKey.objects.bulk_create(
+        [
+            WrappedKey(
+                object_id=object_id,
+                patient=patient,
+                reader=reader,
+                wrapped=hybrid_kem.wrap(public, data_key, context=_wrap_context(object_id, reader)),
+            )
+            for object_id, data_key in data_keys.items()
+            for reader, public in pairs
+        ]
+    )
+
+
 def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
     row = WrappedKey.objects.filter(object_id=object_id, reader=reader).first()
     if row is None:
