@@ -164,13 +164,3 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
     failures.sort(key=lambda fc: _FAILURE_ORDER.index(fc[0]))
     reason, consent = failures[0]
     return deny(reason, _FAILURE_MESSAGES[reason], 403, consent=consent)
-
-
-def visible_scan_filter(actor, patient: User, purpose: str, at: datetime | None = None):
-    """Which of the patient's scans `actor` may view, as a predicate over scans (same rules as decide)."""
-    at = at or timezone.now()
-
-    def visible(scan) -> bool:
-        return decide(actor, "view", scan, purpose, at).allowed
-
-    return visible
