@@ -71,6 +71,9 @@ class Scan(models.Model):
     ghost_measurements = models.PositiveIntegerField(null=True, blank=True)
     ghost_psnr = models.FloatField(null=True, blank=True)  # dB, vs the uploaded original at the ghost size
     ghost_ssim = models.FloatField(null=True, blank=True)
+    # optional demo: derived images also pass through the SIMULATED NEQR image cipher
+    # (imaging.neqr_layer) before AES-256-GCM, which alone provides the confidentiality
+    neqr_layer = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -115,19 +118,24 @@ class ScanObject(models.Model):
 
 
 class StagedObject(models.Model):
-    """An encrypted derived object between the `encrypting` and `storing` steps.
+    """Intent record of an encrypted derived object between `encrypting` and `storing`.
 
-    The pipeline writes the ciphertext here (with its data key wrapped in the same
-    transaction) before putting it in the blob store, so a redelivered task puts the very
-    same bytes again (same CID) instead of encrypting afresh and orphaning a blob. The row
-    is deleted in the transaction that creates the ScanObject.
+    The pipeline records the object's CID and ciphertext SHA-256 here (with its data key
+    wrapped in the same transaction) *before* putting the ciphertext in the blob store. A
+    redelivered task therefore knows which blob it may have written: if the blob is in the
+    store it is used as is; if not (the worker died before the put), the object is
+    encrypted again under the same wrapped key and this row is updated before the put. No
+    blob is ever written that no row names. The row is deleted in the transaction that
+    creates the ScanObject. (The ciphertext itself is not kept in the database: writing and
+    re-reading a ~1 MB bytea per preview was the pipeline's largest overhead.)
     """
 
     id = models.UUIDField(primary_key=True, editable=False)  # the future ScanObject id
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="staged")
     kind = models.CharField(max_length=10, choices=ObjectKind.choices)
     version = models.PositiveIntegerField(default=1)
-    ciphertext = models.BinaryField()
+    cid = models.CharField(max_length=100)
+    ciphertext_sha256 = models.CharField(max_length=64)
     plaintext_size = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from imaging import blobs, diagnosis, preprocess
@@ -82,29 +83,40 @@ def _before(status: str, target: str) -> bool:
     return STEP_INDEX.get(status, 99) < STEP_INDEX[target]
 
 
-def _advance(scan_id, target: str, **fields) -> Scan:
-    """Under the row lock: set fields and move the status forward to `target` (never back)."""
-    with transaction.atomic():
-        scan = Scan.objects.select_for_update().get(pk=scan_id)
-        if scan.status == ScanStatus.FAILED:
-            raise PipelineFailure(scan.failure_reason or "the scan was marked failed")
-        for k, v in fields.items():
-            setattr(scan, k, v)
-        if _before(scan.status, target):
-            scan.status = target
-        scan.save(update_fields=[*fields, "status", "updated_at"])
-        return scan
+def _advance(scan: Scan, target: str, **fields) -> Scan:
+    """Set `fields` and move the status forward to `target` (never back, never out of
+    `failed`) in ONE conditional UPDATE -- atomic in the database without a transaction or
+    row lock -- and mirror the change on the in-memory `scan`."""
+    now = timezone.now()
+    earlier = [s for s, i in STEP_INDEX.items() if i < STEP_INDEX[target]]
+    changed = (
+        Scan.objects.filter(pk=scan.pk)
+        .exclude(status=ScanStatus.FAILED)
+        .update(
+            **fields,
+            updated_at=now,
+            status=Case(When(status__in=earlier, then=Value(target)), default=F("status")),
+        )
+    )
+    if not changed:
+        reason = Scan.objects.filter(pk=scan.pk).values_list("failure_reason", flat=True).first()
+        raise PipelineFailure(reason or "the scan was marked failed")
+    for k, v in fields.items():
+        setattr(scan, k, v)
+    scan.updated_at = now
+    if _before(scan.status, target):
+        scan.status = target
+    return scan
 
 
 def mark_failed(scan_id, reason: str) -> None:
-    with transaction.atomic():
-        scan = Scan.objects.select_for_update().filter(pk=scan_id).first()
-        if scan is None or scan.status == ScanStatus.DONE:
-            return
-        scan.status = ScanStatus.FAILED
-        scan.failure_reason = reason[:300]
-        scan.save(update_fields=["status", "failure_reason", "updated_at"])
-    log.info("scan %s failed: %s", scan_id, reason)
+    changed = (
+        Scan.objects.filter(pk=scan_id)
+        .exclude(status=ScanStatus.DONE)
+        .update(status=ScanStatus.FAILED, failure_reason=reason[:300], updated_at=timezone.now())
+    )
+    if changed:
+        log.info("scan %s failed: %s", scan_id, reason)
 
 
 def _readers(scan: Scan):
@@ -118,14 +130,31 @@ def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
 
 
 def read_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
-    """Fetch, verify and decrypt one stored object with the key wrapped for `reader`."""
+    """Fetch, verify and decrypt one stored object with the key wrapped for `reader`
+    (derived objects of a scan uploaded with the simulated NEQR layer come back with the
+    layer removed, so callers always get the PNG / canonical matrix bytes)."""
     from portal.keys import unwrap_for
 
     key = unwrap_for(object_id=obj.id, reader=reader)
     blob = (store or blobs.store()).get(obj.cid)
     if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
         raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
-    return envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+    plaintext = envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+    if obj.kind in DERIVED_KINDS:
+        from imaging import neqr_layer
+
+        if neqr_layer.is_layered(plaintext):
+            plaintext = neqr_layer.open(plaintext, key, object_id=str(obj.id))
+    return plaintext
+
+
+def _layered(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> bytes:
+    """The optional SIMULATED NEQR layer, applied under AES-256-GCM (never instead of it)."""
+    if not scan.neqr_layer:
+        return plaintext
+    from imaging import neqr_layer
+
+    return neqr_layer.apply(kind, plaintext, key, object_id=str(object_id))
 
 
 QWALK_PREFIX = b"QMC-QWALK-v1"
@@ -242,31 +271,31 @@ def _compute(scan: Scan, store) -> Derived:
 
 def run(scan_id) -> str:
     """Run (or resume) the pipeline for one scan; returns the final status."""
-    with transaction.atomic():
-        scan = Scan.objects.select_for_update().filter(pk=scan_id).first()
-        if scan is None:
-            log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
-            return "missing"
-        if scan.status in (ScanStatus.DONE, ScanStatus.FAILED):
-            return scan.status
-        scan.attempts += 1
-        scan.save(update_fields=["attempts", "updated_at"])
-        attempts = scan.attempts
-    if attempts > MAX_ATTEMPTS:
+    counted = (
+        Scan.objects.filter(pk=scan_id)
+        .exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
+        .update(attempts=F("attempts") + 1, updated_at=timezone.now())
+    )
+    scan = Scan.objects.select_related("patient").filter(pk=scan_id).first()
+    if scan is None:
+        log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
+        return "missing"
+    if not counted:
+        return scan.status
+    if scan.attempts > MAX_ATTEMPTS:
         mark_failed(
             scan_id,
-            f"Processing was interrupted {attempts - 1} times (the worker stopped or timed out each "
-            "time), so it was stopped. Retry it, and tell the administrator if it fails again.",
+            f"Processing was interrupted {scan.attempts - 1} times (the worker stopped or timed out "
+            "each time), so it was stopped. Retry it, and tell the administrator if it fails again.",
         )
         return ScanStatus.FAILED
 
     store = blobs.store()
-    status = scan.status
     derived: Derived | None = None
 
     # --- preprocessing (decode + 128x128 + pixel hash)
-    if _before(status, ScanStatus.STORING):
-        scan = _advance(scan_id, ScanStatus.PREPROCESSING)
+    if _before(scan.status, ScanStatus.STORING):
+        _advance(scan, ScanStatus.PREPROCESSING)
         _stage_delay("preprocessing")
         derived = _compute(scan, store)
         if scan.pixel_sha256 and scan.pixel_sha256 != derived.pixel_sha256:
@@ -283,8 +312,8 @@ def run(scan_id) -> str:
                 ghost_ssim=derived.ghost.ssim,
                 ghost_measurements=derived.ghost.measurements,
             )
-        scan = _advance(
-            scan_id,
+        _advance(
+            scan,
             ScanStatus.DIAGNOSING,
             **extra,
             pixel_sha256=derived.pixel_sha256,
@@ -297,76 +326,61 @@ def run(scan_id) -> str:
             study_date=scan.study_date or d.study_date,
         )
 
-    # --- diagnosing
-    if derived is not None and not scan.model_sha256:
-        _stage_delay("diagnosing")
-        try:
-            pred = diagnosis.diagnose(derived.matrix)
-        except diagnosis.ModelUnavailable as exc:
-            raise PipelineFailure(f"No usable diagnosis model: {exc}") from exc
-        scan = _advance(
-            scan_id,
-            ScanStatus.ENCRYPTING,
-            diagnosis_label=pred.label,
-            diagnosis_probability=pred.probability,
-            model_id=pred.model_id,
-            model_version=pred.model_version,
-            model_sha256=pred.model_sha256,
-        )
-    elif derived is not None:
-        scan = _advance(scan_id, ScanStatus.ENCRYPTING)
+        # --- diagnosing
+        if not scan.model_sha256:
+            _stage_delay("diagnosing")
+            try:
+                pred = diagnosis.diagnose(derived.matrix)
+            except diagnosis.ModelUnavailable as exc:
+                raise PipelineFailure(f"No usable diagnosis model: {exc}") from exc
+            _advance(
+                scan,
+                ScanStatus.ENCRYPTING,
+                diagnosis_label=pred.label,
+                diagnosis_probability=pred.probability,
+                model_id=pred.model_id,
+                model_version=pred.model_version,
+                model_sha256=pred.model_sha256,
+            )
+        else:
+            _advance(scan, ScanStatus.ENCRYPTING)
 
-    # --- encrypting (derived objects -> StagedObject, keys wrapped)
+    # --- encrypting: data keys wrapped and each object's CID recorded (StagedObject) in one
+    # transaction, BEFORE any derived blob is written
+    ciphertexts: dict = {}
     if derived is not None:
         _stage_delay("encrypting")
-        plaintexts = {
-            ObjectKind.PREVIEW: preprocess.render_preview(derived.decoded.display),
-            ObjectKind.MATRIX: preprocess.canonical_bytes(derived.matrix),
-        }
-        _stage_all(scan_id, plaintexts)
-        scan = _advance(scan_id, ScanStatus.STORING)
+        ciphertexts = _stage_all(scan, _plaintexts(derived))
+        _advance(scan, ScanStatus.STORING)
 
-    # --- storing: put every staged ciphertext, then ONE transaction creates the ScanObjects,
+    # --- storing: put every staged ciphertext (re-encrypting, under the same wrapped key, one
+    # whose blob never reached the store), then ONE transaction creates the ScanObjects,
     # deletes the staged rows and moves the scan to `recording`
     _stage_delay("storing")
     stored = []
     for staged in StagedObject.objects.filter(scan_id=scan_id).order_by("kind"):
-        ct = bytes(staged.ciphertext)
-        cid = store.put(ct)  # StorageUnavailable -> task retries
-        _stage_delay("stored")
-        stored.append((staged, cid, hashlib.sha256(ct).hexdigest()))
-    with transaction.atomic():
-        scan = Scan.objects.select_for_update().get(pk=scan_id)
-        if scan.status == ScanStatus.FAILED:
-            raise PipelineFailure(scan.failure_reason or "the scan was marked failed")
-        have = set(ScanObject.objects.filter(scan_id=scan_id).values_list("kind", flat=True))
-        ScanObject.objects.bulk_create(
-            [
-                ScanObject(
-                    id=staged.id,
-                    scan_id=scan_id,
-                    kind=staged.kind,
-                    version=staged.version,
-                    cid=cid,
-                    ciphertext_sha256=digest,
-                    plaintext_size=staged.plaintext_size,
-                    backend=store.name,
-                )
-                for staged, cid, digest in stored
-                if staged.kind not in have
-            ]
-        )
-        StagedObject.objects.filter(pk__in=[staged.pk for staged, _, _ in stored]).delete()
-        have |= {staged.kind for staged, _, _ in stored}
-        missing = [k for k in DERIVED_KINDS if k not in have]
-        if missing:
-            raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
-        scan = _advance(scan_id, ScanStatus.RECORDING)  # same transaction (savepoint)
+        ct = ciphertexts.get(staged.id)
+        if ct is None and not (staged.cid and store.exists(staged.cid)):
+            if derived is None:
+                derived = _compute(scan, store)
+            ct = _restage(scan, staged, _plaintexts(derived)[staged.kind])
+        if ct is not None:
+            staged.cid = store.put(ct)  # StorageUnavailable -> task retries
+            _stage_delay("stored")
+        stored.append(staged)
+    objects = _commit_stored(scan, stored, store)
 
     # --- recording
     _stage_delay("recording")
-    record(scan_id)
+    record(scan_id, objects=objects)
     return ScanStatus.DONE
+
+
+def _plaintexts(derived: Derived) -> dict:
+    return {
+        ObjectKind.PREVIEW: preprocess.render_preview(derived.decoded.display),
+        ObjectKind.MATRIX: preprocess.canonical_bytes(derived.matrix),
+    }
 
 
 def wrap_many(*, scan: Scan, keys: dict) -> None:
@@ -378,47 +392,98 @@ def wrap_many(*, scan: Scan, keys: dict) -> None:
     key_service.wrap_many(patient=scan.patient, readers=readers, data_keys=keys)
 
 
-def _stage_all(scan_id, plaintexts: dict) -> None:
-    """Encrypt the derived objects not yet staged or stored, in one transaction: each object
-    gets its own new data key (or the one already wrapped for it, on a redelivery)."""
-    from portal.keys import unwrap_for
-    from portal.models import WrappedKey
+def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> bytes:
+    return envelope.encrypt(
+        _layered(scan, kind, object_id, plaintext, key), key, object_id=str(object_id), kind=kind, version=1
+    )
+
+
+def _stage_all(scan: Scan, plaintexts: dict) -> dict:
+    """Encrypt the derived objects neither staged nor stored yet, each under a new data key,
+    and in ONE transaction wrap the keys and record each object's CID and SHA-256
+    (StagedObject). Returns {object id: ciphertext} of what it encrypted; the caller puts
+    those bytes. Objects staged by an earlier delivery are left to the storing step."""
+    from imaging.storage import cid_for
 
     with transaction.atomic():
-        scan = Scan.objects.select_for_update().select_related("patient").get(pk=scan_id)
-        done = set(ScanObject.objects.filter(scan_id=scan_id).values_list("kind", flat=True))
-        done |= set(StagedObject.objects.filter(scan_id=scan_id).values_list("kind", flat=True))
-        todo = {kind: derived_object_id(scan_id, kind) for kind in DERIVED_KINDS if kind not in done}
+        Scan.objects.select_for_update().filter(pk=scan.pk).values_list("pk", flat=True).get()
+        done = set(ScanObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
+        done |= set(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
+        todo = {kind: derived_object_id(scan.pk, kind) for kind in DERIVED_KINDS if kind not in done}
         if not todo:
-            return
-        wrapped = set(
-            WrappedKey.objects.filter(object_id__in=list(todo.values()), reader__isnull=True).values_list(
-                "object_id", flat=True
-            )
-        )
-        keys, new = {}, {}
+            return {}
+        keys = {object_id: envelope.new_data_key() for object_id in todo.values()}
+        wrap_many(scan=scan, keys=keys)
+        ciphertexts, rows = {}, []
         for kind, object_id in todo.items():
-            if object_id in wrapped:
-                keys[kind] = unwrap_for(object_id=object_id, reader=None)
-            else:
-                keys[kind] = new[object_id] = envelope.new_data_key()
-        if new:
-            wrap_many(scan=scan, keys=new)
-        StagedObject.objects.bulk_create(
-            [
+            ct = _encrypt(scan, kind, object_id, plaintexts[kind], keys[object_id])
+            ciphertexts[object_id] = ct
+            rows.append(
                 StagedObject(
                     id=object_id,
                     scan=scan,
                     kind=kind,
                     version=1,
-                    ciphertext=envelope.encrypt(
-                        plaintexts[kind], keys[kind], object_id=str(object_id), kind=kind, version=1
-                    ),
+                    cid=cid_for(ct),
+                    ciphertext_sha256=hashlib.sha256(ct).hexdigest(),
                     plaintext_size=len(plaintexts[kind]),
                 )
-                for kind, object_id in todo.items()
-            ]
-        )
+            )
+        StagedObject.objects.bulk_create(rows)
+        return ciphertexts
+
+
+def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
+    """A staged object whose blob never reached the store (the worker stopped in between):
+    encrypt it again under its already wrapped key and record the new CID before the put."""
+    from imaging.storage import cid_for
+    from portal.keys import unwrap_for
+
+    key = unwrap_for(object_id=staged.id, reader=None)
+    ct = _encrypt(scan, staged.kind, staged.id, plaintext, key)
+    staged.cid, staged.ciphertext_sha256 = cid_for(ct), hashlib.sha256(ct).hexdigest()
+    staged.plaintext_size = len(plaintext)
+    staged.save(update_fields=["cid", "ciphertext_sha256", "plaintext_size"])
+    return ct
+
+
+def _commit_stored(scan: Scan, stored: list, store) -> list:
+    """One transaction: ScanObjects from the staged rows, staged rows deleted, status
+    `recording`. Returns all the scan's ScanObjects."""
+    with transaction.atomic():
+        locked = Scan.objects.select_for_update().filter(pk=scan.pk).values("status", "failure_reason").get()
+        if locked["status"] == ScanStatus.FAILED:
+            raise PipelineFailure(locked["failure_reason"] or "the scan was marked failed")
+        have = {o.kind: o for o in ScanObject.objects.filter(scan_id=scan.pk)}
+        current = {s.id: s for s in StagedObject.objects.filter(pk__in=[s.pk for s in stored])}
+        new = []
+        for staged in stored:
+            row = current.get(staged.id)
+            if row is None or staged.kind in have:
+                continue  # committed by a concurrent delivery
+            if row.cid != staged.cid:  # a concurrent delivery re-staged it: our blob is unnamed
+                store.delete(staged.cid)
+                continue
+            new.append(
+                ScanObject(
+                    id=staged.id,
+                    scan_id=scan.pk,
+                    kind=staged.kind,
+                    version=staged.version,
+                    cid=staged.cid,
+                    ciphertext_sha256=row.ciphertext_sha256,
+                    plaintext_size=row.plaintext_size,
+                    backend=store.name,
+                )
+            )
+        ScanObject.objects.bulk_create(new)
+        StagedObject.objects.filter(pk__in=[o.id for o in new]).delete()
+        have.update({o.kind: o for o in new})
+        missing = [k for k in DERIVED_KINDS if k not in have]
+        if missing:
+            raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
+        _advance(scan, ScanStatus.RECORDING)
+        return list(have.values())
 
 
 def manifest(objects) -> dict:
@@ -436,7 +501,7 @@ def manifest_sha256(objects) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def ledger_payload(scan: Scan) -> tuple[dict, dict]:
+def ledger_payload(scan: Scan, *, objects: list | None = None) -> tuple[dict, dict]:
     """(payload, fingerprints) of `scan.registered`.
 
     Field mapping (the ledger schema's scan fields): ``ciphertext_cid`` /
@@ -452,7 +517,7 @@ def ledger_payload(scan: Scan) -> tuple[dict, dict]:
     """
     from portal.keyvault import pseudonym
 
-    objs = {o.kind: o for o in ScanObject.objects.filter(scan=scan)}
+    objs = {o.kind: o for o in (objects if objects is not None else ScanObject.objects.filter(scan=scan))}
     orig, prev, mat = objs[ObjectKind.ORIGINAL], objs[ObjectKind.PREVIEW], objs[ObjectKind.MATRIX]
     payload = {
         "scan_id": scan.id,
@@ -488,24 +553,23 @@ def ledger_payload(scan: Scan) -> tuple[dict, dict]:
     return payload, fingerprints
 
 
-def record(scan_id) -> None:
+def record(scan_id, *, objects: list | None = None) -> None:
     from ledger.services import record_event
 
     with transaction.atomic():
-        scan = Scan.objects.select_for_update().get(pk=scan_id)
+        scan = Scan.objects.select_for_update().select_related("patient").get(pk=scan_id)
         if scan.status == ScanStatus.DONE:
             return
-        payload, fingerprints = ledger_payload(scan)
+        payload, fingerprints = ledger_payload(scan, objects=objects)
         event_id = record_event(
             event_type="scan.registered",
             payload=payload,
             fingerprints=fingerprints,
             event_id=ledger_event_id(scan_id),
         )
-        scan.ledger_event_id = event_id
-        scan.status = ScanStatus.DONE
-        scan.failure_reason = ""
-        scan.save()
+        Scan.objects.filter(pk=scan_id).update(
+            ledger_event_id=event_id, status=ScanStatus.DONE, failure_reason="", updated_at=timezone.now()
+        )
 
 
 def requeue_stalled(*, older_than_seconds: float) -> list[str]:

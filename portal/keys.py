@@ -8,6 +8,7 @@ me". The wrap context binds object id and reader, so a wrap copied to another ro
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from imaging.crypto import hybrid_kem
 from portal import keyvault
@@ -47,6 +48,22 @@ def keypair_for(reader: User | None) -> UserKeyPair:
         return UserKeyPair.objects.get(**lookup)
 
 
+def _public_keys(readers: list) -> dict:
+    """{user pk or None (system): public key} for `readers`, creating missing key pairs."""
+    user_ids = [r.pk for r in readers if r is not None]
+    found = {
+        (None if row["is_system"] else row["user_id"]): bytes(row["public_key"])
+        for row in UserKeyPair.objects.filter(Q(user_id__in=user_ids) | Q(is_system=True)).values(
+            "user_id", "is_system", "public_key"
+        )
+    }
+    for reader in readers:
+        pk = reader.pk if reader is not None else None
+        if pk not in found:
+            found[pk] = bytes(keypair_for(reader).public_key)
+    return found
+
+
 def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: User | None) -> WrappedKey:
     keypair = keypair_for(reader)
     wrapped = hybrid_kem.wrap(bytes(keypair.public_key), data_key, context=_wrap_context(object_id, reader))
@@ -59,8 +76,9 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
 def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
     """Wrap each object's data key ({object_id: data_key}) for each reader (None = the system),
     replacing any wraps those objects had: one hybrid KEM wrap per (object, reader), each
-    reader's key pair looked up once, rows written in one statement."""
-    pairs = [(reader, bytes(keypair_for(reader).public_key)) for reader in readers]
+    reader's key pair looked up once (one query for all), rows written in one statement."""
+    publics = _public_keys(readers)
+    pairs = [(reader, publics[reader.pk if reader else None]) for reader in readers]
     WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
     WrappedKey.objects.bulk_create(
         [

@@ -155,6 +155,61 @@ def test_redelivery_after_crash_between_put_and_commit_reuses_the_same_ciphertex
 
 
 @pytest.mark.django_db
+def test_redelivery_after_crash_between_staging_and_put_encrypts_again_without_orphans(
+    patient, monkeypatch, settings
+):
+    """The staged CIDs are committed before any derived blob is written; when the worker dies
+    in between, the redelivery finds no such blobs, encrypts again under the SAME wrapped data
+    keys, records the new CIDs first, and leaves exactly one set of blobs."""
+    from imaging.services import scan_upload
+    from portal.models import WrappedKey
+
+    before = blob_files()
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(96, 80), "a.png"))
+
+    def crash(point):
+        if point == "storing":
+            raise Crash()
+
+    monkeypatch.setattr(pipeline, "_stage_delay", crash)
+    with pytest.raises(Crash):
+        pipeline.run(scan.pk)
+    staged = {s.kind: (s.cid, s.ciphertext_sha256) for s in StagedObject.objects.filter(scan=scan)}
+    assert set(staged) == {"matrix", "preview"}
+    store = LocalCAS(settings.QMC_BLOB_DIR)
+    assert not any(store.exists(cid) for cid, _ in staged.values())  # nothing written yet
+    wraps = set(
+        WrappedKey.objects.filter(
+            object_id__in=[pipeline.derived_object_id(scan.pk, k) for k in staged]
+        ).values_list("pk", "wrapped")
+    )
+
+    monkeypatch.setattr(pipeline, "_stage_delay", lambda point: None)
+    assert pipeline.run(scan.pk) == ScanStatus.DONE
+    objs = {o.kind: o for o in ScanObject.objects.filter(scan=scan)}
+    for kind, (cid, digest) in staged.items():
+        assert objs[kind].cid != cid and objs[kind].ciphertext_sha256 != digest  # fresh nonce
+        assert store.exists(objs[kind].cid)
+    # ... under the keys wrapped the first time (no re-wrap)
+    assert (
+        set(
+            WrappedKey.objects.filter(
+                object_id__in=[o.id for o in objs.values() if o.kind != "original"]
+            ).values_list("pk", "wrapped")
+        )
+        == wraps
+    )
+    assert blob_files() - before == {o.cid for o in objs.values()}
+    preview = pipeline.read_object(objs["preview"])
+    assert preview.startswith(b"\x89PNG")
+    import hashlib
+
+    matrix = pipeline.read_object(objs["matrix"])
+    scan.refresh_from_db()
+    assert hashlib.sha256(matrix).hexdigest() == scan.pixel_sha256
+
+
+@pytest.mark.django_db
 def test_poison_message_is_stopped_by_the_attempt_counter(patient, monkeypatch):
     from imaging.services import scan_upload
 

@@ -57,3 +57,24 @@ def test_invalid_cids_rejected(bad):
     with pytest.raises(InvalidCID):
         validate_cid(bad)
     assert issubclass(InvalidCID, ValueError)
+
+
+@pytest.mark.parametrize("size", [0, 1, 31, 32, 33, 1000, 1 << 20])
+def test_fast_cid_equals_multiformats(size):
+    from imaging.storage.base import reference_cid_for
+
+    data = hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1)
+    data = data[:size]
+    assert cid_for(data) == reference_cid_for(data)
+    assert digest_of(cid_for(data)) == hashlib.sha256(data).digest()
+
+
+def test_validation_cache_never_caches_a_rejection():
+    non_canonical = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvykv"  # passes the regex
+    for _ in range(3):  # rejected by the multiformats round trip every time, cached or not
+        with pytest.raises(InvalidCID):
+            validate_cid(non_canonical)
+    good = cid_for(b"x")
+    assert validate_cid(good) == good == validate_cid(good)
+    with pytest.raises(InvalidCID):
+        validate_cid(good + "a")
