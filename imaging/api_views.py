@@ -22,11 +22,13 @@ from rest_framework.views import APIView
 from imaging import api_selectors, selectors, services
 from imaging.crypto import envelope
 from imaging.models import ObjectKind, ScanStatus
+from imaging.neqr_layer import NeqrLayerError
 from imaging.permissions import authorize, decision_message
 from imaging.pipeline import read_object
 from imaging.serializers import (
     ETAG,
     IF_NONE_MATCH,
+    NEQR_LAYER_NOTE,
     PAGE,
     PATIENTS_EXAMPLE,
     PROBLEM_EXAMPLES,
@@ -35,6 +37,7 @@ from imaging.serializers import (
     SCAN_DETAIL_EXAMPLE,
     SCAN_LIST_EXAMPLE,
     DiagnosisSerializer,
+    NeqrLayerSerializer,
     PatientSerializer,
     ScanDetailSerializer,
     ScanFilterSerializer,
@@ -59,6 +62,11 @@ def _error(message: str, code: str, http_status: int) -> Response:
     response = problem(http_status, message)
     response.data.update({"error": message, "code": code})
     return response
+
+
+def _status_body(scan) -> dict:
+    """The status representation of the API: the web page's, plus the NEQR layer flag."""
+    return {**selectors.status_of(scan), "neqr_layer": NeqrLayerSerializer.of(scan)}
 
 
 def _purpose(request) -> str:
@@ -163,11 +171,14 @@ class ScanCollectionView(generics.GenericAPIView):
             return _error(decision_message(decision, "upload"), "forbidden", 403)
         try:
             scan = services.scan_upload(
-                uploader=request.user, patient=patient, file=ser.validated_data["file"]
+                uploader=request.user,
+                patient=patient,
+                file=ser.validated_data["file"],
+                neqr_layer=ser.validated_data.get("neqr_layer", False),
             )
         except UploadRejected as exc:
             return _error(exc.message, exc.code, exc.status)
-        body = selectors.status_of(scan)
+        body = _status_body(scan)
         resp = Response(body, status=status.HTTP_202_ACCEPTED)
         resp["Location"] = body["status_url"]
         return resp
@@ -210,6 +221,12 @@ class ScanStatusView(APIView):
                     "status_url": "/api/v1/scans/0b5f3f52-3f2e-4c9b-a0d5-0b4c6f0e9a11/status",
                     "page_url": "/scans/0b5f3f52-3f2e-4c9b-a0d5-0b4c6f0e9a11/",
                     "updated_at": "2026-01-14T09:12:05+00:00",
+                    "neqr_layer": {
+                        "applied": False,
+                        "simulated": True,
+                        "scheme": "qmedchain-neqr-v1",
+                        "note": NEQR_LAYER_NOTE,
+                    },
                 },
                 response_only=True,
                 status_codes=["200"],
@@ -221,7 +238,7 @@ class ScanStatusView(APIView):
     )
     def get(self, request, scan_id):
         scan = _authorized_scan(request, scan_id, "view", record=False)
-        return Response(selectors.status_of(scan))
+        return Response(_status_body(scan))
 
 
 class ScanDiagnosisView(APIView):
@@ -285,7 +302,7 @@ def _blob_response(request, scan_id, kind: str, action: str):
         raise ApiError(
             "You hold no decryption key for this scan (the consent may have changed).", 403
         ) from None
-    except (BlobCorrupted, envelope.IntegrityError):
+    except (BlobCorrupted, envelope.IntegrityError, NeqrLayerError):
         log.warning("integrity failure serving %s of scan %s", kind, scan.pk)
         raise ApiError(
             "The stored object failed its integrity check (damaged or altered); it is not served.", 409

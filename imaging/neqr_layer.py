@@ -173,8 +173,9 @@ def apply(kind: str, plaintext: bytes, data_key: bytes, *, object_id: str) -> by
     """NEQR-encrypt a derived object's plaintext (before AES-256-GCM). See the module docstring."""
     from quantum.neqr import encrypt_image
 
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"the NEQR layer applies to {' and '.join(KINDS)} objects only, not {kind!r}")
+    kind = KINDS[KINDS.index(kind)]  # the plain string (callers may pass ObjectKind members)
     plaintext = bytes(plaintext)
     if is_layered(plaintext):
         raise ValueError("the object already carries the NEQR layer")

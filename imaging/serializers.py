@@ -101,6 +101,12 @@ IF_NONE_MATCH = OpenApiParameter(
 class UploadSerializer(serializers.Serializer):
     patient = serializers.UUIDField(help_text="id of the patient the scan belongs to")
     file = serializers.FileField(help_text="DICOM, PNG or JPEG (type checked by content)")
+    neqr_layer = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Demo, off by default: also pass the derived images (preview, matrix) through the "
+        "SIMULATED NEQR quantum image cipher, under AES-256-GCM (which alone provides the confidentiality).",
+    )
 
 
 class ScanFilterSerializer(serializers.Serializer):
@@ -110,6 +116,35 @@ class ScanFilterSerializer(serializers.Serializer):
 
 
 # --- responses -------------------------------------------------------------------------------------
+
+NEQR_LAYER_NOTE = (
+    "SIMULATION for demonstration: when applied, the derived images (preview at most 512 px, and the "
+    "128x128 matrix) also passed through a simulated NEQR quantum image cipher (a classical simulation "
+    "of a quantum circuit), keyed from their AES data keys. It adds no protection: AES-256-GCM provides "
+    "confidentiality and integrity. The API serves the images with the layer removed."
+)
+
+
+class NeqrLayerSerializer(serializers.Serializer):
+    applied = serializers.BooleanField(
+        help_text="The scan was uploaded with the simulated NEQR layer on its derived images."
+    )
+    simulated = serializers.BooleanField(
+        help_text="Always true: a classical simulation, not a quantum device."
+    )
+    scheme = serializers.CharField(help_text="NEQR cipher scheme of the layer.")
+    note = serializers.CharField()
+
+    @staticmethod
+    def of(scan) -> dict:
+        from quantum.neqr import SCHEME
+
+        return {
+            "applied": bool(scan.neqr_layer),
+            "simulated": True,
+            "scheme": SCHEME,
+            "note": NEQR_LAYER_NOTE,
+        }
 
 
 class ScanStatusSerializer(serializers.Serializer):
@@ -126,6 +161,9 @@ class ScanStatusSerializer(serializers.Serializer):
     diagnosis = serializers.DictField(required=False)
     pixel_sha256 = serializers.CharField(required=False)
     ledger_event_id = serializers.UUIDField(required=False, allow_null=True)
+    neqr_layer = NeqrLayerSerializer(
+        required=False, help_text="The optional SIMULATED NEQR layer (API only)."
+    )
 
 
 class DiagnosisSerializer(serializers.Serializer):
@@ -197,6 +235,7 @@ class ScanDetailSerializer(ScanSummarySerializer):
     ledger_receipt_url = serializers.SerializerMethodField()
     original_url = serializers.SerializerMethodField()
     preview_url = serializers.SerializerMethodField()
+    neqr_layer = serializers.SerializerMethodField()
 
     @extend_schema_field(DiagnosisSerializer(allow_null=True))
     def get_diagnosis(self, scan):
@@ -220,6 +259,10 @@ class ScanDetailSerializer(ScanSummarySerializer):
 
     def get_preview_url(self, scan) -> str:
         return reverse("imaging-api:scan-preview", args=[scan.id])
+
+    @extend_schema_field(NeqrLayerSerializer)
+    def get_neqr_layer(self, scan) -> dict:
+        return NeqrLayerSerializer.of(scan)
 
 
 class ConsentSummarySerializer(serializers.Serializer):
@@ -318,6 +361,12 @@ SCAN_DETAIL_EXAMPLE = OpenApiExample(
         "ledger_receipt_url": f"/api/v1/ledger/receipts/{EVENT_ID}",
         "original_url": f"/api/v1/scans/{SCAN_ID}/original",
         "preview_url": f"/api/v1/scans/{SCAN_ID}/preview",
+        "neqr_layer": {
+            "applied": False,
+            "simulated": True,
+            "scheme": "qmedchain-neqr-v1",
+            "note": NEQR_LAYER_NOTE,
+        },
     },
     response_only=True,
     status_codes=["200"],

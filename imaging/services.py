@@ -96,13 +96,16 @@ def scan_upload(
     content_type: str | None = None,
     file_name: str | None = None,
     ghost: dict | None = None,
+    neqr_layer: bool = False,
 ) -> Scan:
     """Validate, encrypt and store an upload; returns the queued Scan. Raises UploadRejected.
 
     The caller has already authorised ``upload`` for ``patient`` (imaging.permissions).
     ``ghost`` (demo, off by default) asks the pipeline to re-acquire the image by SIMULATED
     ghost imaging before preprocessing (see `check_ghost`, `imaging.pipeline.ghost_acquire`);
-    the original is stored unchanged.
+    the original is stored unchanged. ``neqr_layer`` (demo, off by default) asks the pipeline
+    to pass the derived objects (preview, matrix) through the SIMULATED NEQR image cipher
+    (`imaging.neqr_layer`) under AES-256-GCM, which alone provides the confidentiality.
     """
     if getattr(patient, "role", None) != "patient":
         raise UploadRejected("Scans can only be uploaded for a patient.", code="not_a_patient")
@@ -148,6 +151,7 @@ def scan_upload(
                 height=insp.height,
                 frames=insp.frames,
                 **ghost_fields,
+                neqr_layer=bool(neqr_layer),
             )
             ScanObject.objects.create(
                 id=object_id,

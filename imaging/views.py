@@ -53,6 +53,16 @@ class UploadForm(forms.Form):
         ],
     )
 
+    neqr_layer = forms.BooleanField(
+        label="Add the simulated NEQR quantum-image-cipher layer to derived images "
+        "(demo; AES-256-GCM still protects everything)",
+        required=False,
+        help_text="SIMULATION for demonstration only: the preview (at most 512 px) and the 128 × 128 matrix "
+        "also pass through a simulated NEQR quantum image cipher, under a key derived from their AES data "
+        "keys. It adds no protection; AES-256-GCM provides the confidentiality. The scan page then shows "
+        "the cipher image.",
+    )
+
     def __init__(self, *args, patients, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["patient"].choices = [(str(p.pk), p.display_name()) for p in patients]
@@ -63,6 +73,10 @@ class UploadForm(forms.Form):
         if str(data.get("ghost", "")).lower() not in ("on", "true", "1", "yes"):
             return None
         return {"method": data.get("ghost_method") or "cs", "ratio": data.get("ghost_ratio") or 0.3}
+
+    def neqr_layer_option(self) -> bool:
+        """True when the simulated NEQR layer (demo) is ticked (form must be bound)."""
+        return str(self.data.get("neqr_layer", "")).lower() in ("on", "true", "1", "yes")
 
 
 def _upload_patients(user):
@@ -110,7 +124,11 @@ def upload(request):
                 f = request.FILES["file"]
                 try:
                     scan = services.scan_upload(
-                        uploader=request.user, patient=patient, file=f, ghost=form.ghost_options()
+                        uploader=request.user,
+                        patient=patient,
+                        file=f,
+                        ghost=form.ghost_options(),
+                        neqr_layer=form.neqr_layer_option(),
                     )
                 except UploadRejected as exc:
                     field = {"bad_ghost_ratio": "ghost_ratio", "bad_ghost_method": "ghost_method"}.get(

@@ -31,18 +31,18 @@ from tests.factories import (
 )
 
 MATRIX = """
-actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_retry revoke w_revoke
-patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403  403        403          302     200      200             200    200      302     200    302
-other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403  403        403          302     200      404             404    404      404     404    404
-clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200  403        403          200     200      200             200    200      302     404    403
-clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200  403        403          200     200      404             404    404      404     404    403
-auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403  200        302          200     200      404             404    404      404     404    403
-anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login   401    login
-client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
-client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
-client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
-client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
-client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login   403    login
+actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry revoke w_revoke
+patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403  403        403          302     200      200             200    200      200    302     200    302
+other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403  403        403          302     200      404             404    404      404    404     404    404
+clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200  403        403          200     200      200             200    200      200    302     404    403
+clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200  403        403          200     200      404             404    404      404    404     404    403
+auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403  200        302          200     200      404             404    404      404    404     404    403
+anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   401    login
+client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
+client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
+client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
+client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
+client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
 """
 
 # column -> (URL name, method, path kwargs from the world, query/body builder)
@@ -74,6 +74,7 @@ OPS = {
     "w_patient_scans": ("imaging:patient-scans", "get", {"patient_id": "alice"}, None),
     "w_scan": ("imaging:scan", "get", {"scan_id": "scan"}, None),
     "w_status": ("imaging:status", "get", {"scan_id": "scan"}, None),
+    "w_neqr": ("imaging:neqr-cipher", "get", {"scan_id": "neqr_scan"}, None),
     "w_retry": ("imaging:retry", "post", {"scan_id": "scan"}, None),
     "w_revoke": ("consent-revoke", "post", {"series": "consent"}, None),
 }
@@ -116,6 +117,28 @@ def parse(table: str) -> dict[str, dict[str, str]]:
 EXPECTED = parse(MATRIX)
 
 
+def _neqr_scan(patient, *, uploader):
+    """A finished scan uploaded with the simulated NEQR layer: its preview is stored layered."""
+    import hashlib
+
+    from imaging import blobs, neqr_layer
+    from imaging.crypto import envelope
+    from imaging.models import ScanObject
+    from portal.keys import unwrap_for
+
+    scan, plain = stored_scan(patient, uploader=uploader)
+    scan.neqr_layer = True
+    scan.save(update_fields=["neqr_layer"])
+    obj = ScanObject.objects.get(scan=scan, kind="preview")
+    key = unwrap_for(object_id=obj.id, reader=None)
+    layered = neqr_layer.apply("preview", plain["preview"], key, object_id=str(obj.id))
+    ciphertext = envelope.encrypt(layered, key, object_id=str(obj.id), kind="preview", version=1)
+    obj.cid = blobs.store().put(ciphertext)
+    obj.ciphertext_sha256 = hashlib.sha256(ciphertext).hexdigest()
+    obj.save(update_fields=["cid", "ciphertext_sha256"])
+    return scan
+
+
 @pytest.fixture
 def world(db, client):
     alice = PatientFactory(username="alice-m")
@@ -130,6 +153,7 @@ def world(db, client):
     )
     consent_revoke(actor=alice, consent=revoked)
     scan, _ = stored_scan(alice, uploader=doc)
+    neqr_scan = _neqr_scan(alice, uploader=doc)
     emergency_doc = ClinicianFactory()
     bg = breakglass_open(clinician=emergency_doc, patient=alice, reason="unconscious in the ED")
     return {
@@ -138,6 +162,7 @@ def world(db, client):
         "clients": clients,
         "consent": consent,
         "scan": scan,
+        "neqr_scan": neqr_scan,
         "breakglass": bg,
         "client": client,
     }
