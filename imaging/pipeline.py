@@ -271,10 +271,16 @@ def _compute(scan: Scan, store) -> Derived:
 
 def run(scan_id) -> str:
     """Run (or resume) the pipeline for one scan; returns the final status."""
-    counted = (
+    counted = (  # count the delivery and, if nothing is done yet, show `preprocessing`
         Scan.objects.filter(pk=scan_id)
         .exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
-        .update(attempts=F("attempts") + 1, updated_at=timezone.now())
+        .update(
+            attempts=F("attempts") + 1,
+            updated_at=timezone.now(),
+            status=Case(
+                When(status=ScanStatus.QUEUED, then=Value(ScanStatus.PREPROCESSING)), default=F("status")
+            ),
+        )
     )
     scan = Scan.objects.select_related("patient").filter(pk=scan_id).first()
     if scan is None:
@@ -295,7 +301,6 @@ def run(scan_id) -> str:
 
     # --- preprocessing (decode + 128x128 + pixel hash)
     if _before(scan.status, ScanStatus.STORING):
-        _advance(scan, ScanStatus.PREPROCESSING)
         _stage_delay("preprocessing")
         derived = _compute(scan, store)
         if scan.pixel_sha256 and scan.pixel_sha256 != derived.pixel_sha256:
@@ -348,17 +353,21 @@ def run(scan_id) -> str:
     # --- encrypting: data keys wrapped and each object's CID recorded (StagedObject) in one
     # transaction, BEFORE any derived blob is written
     ciphertexts: dict = {}
+    staged_now: list = []
     if derived is not None:
         _stage_delay("encrypting")
-        ciphertexts = _stage_all(scan, _plaintexts(derived))
-        _advance(scan, ScanStatus.STORING)
+        ciphertexts, staged_now = _stage_all(scan, _plaintexts(derived))
 
     # --- storing: put every staged ciphertext (re-encrypting, under the same wrapped key, one
     # whose blob never reached the store), then ONE transaction creates the ScanObjects,
     # deletes the staged rows and moves the scan to `recording`
     _stage_delay("storing")
     stored = []
-    for staged in StagedObject.objects.filter(scan_id=scan_id).order_by("kind"):
+    if {s.kind for s in staged_now} == set(DERIVED_KINDS):
+        to_store = staged_now  # all staged by this delivery, under the row lock
+    else:
+        to_store = StagedObject.objects.filter(scan_id=scan_id).order_by("kind")
+    for staged in to_store:
         ct = ciphertexts.get(staged.id)
         if ct is None and not (staged.cid and store.exists(staged.cid)):
             if derived is None:
@@ -368,11 +377,16 @@ def run(scan_id) -> str:
             staged.cid = store.put(ct)  # StorageUnavailable -> task retries
             _stage_delay("stored")
         stored.append(staged)
-    objects = _commit_stored(scan, stored, store)
 
-    # --- recording
+    # --- recording: ONE transaction creates the ScanObjects from the staged rows, deletes
+    # those rows, records `scan.registered` for the ledger and marks the scan done; the
+    # worker then appends (signs) the ledger entry itself
+    _advance(scan, ScanStatus.RECORDING)
     _stage_delay("recording")
-    record(scan_id, objects=objects)
+    _commit_and_record(scan, stored, store)
+    from ledger.services import append_soon
+
+    append_soon()
     return ScanStatus.DONE
 
 
@@ -383,13 +397,13 @@ def _plaintexts(derived: Derived) -> dict:
     }
 
 
-def wrap_many(*, scan: Scan, keys: dict) -> None:
+def wrap_many(*, scan: Scan, keys: dict, replace: bool = True) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system, the patient
     and every current reader of the scan."""
     from portal import keys as key_service
 
     readers = [None, scan.patient] + [r for r in _readers(scan) if r.pk != scan.patient_id]
-    key_service.wrap_many(patient=scan.patient, readers=readers, data_keys=keys)
+    key_service.wrap_many(patient=scan.patient, readers=readers, data_keys=keys, replace=replace)
 
 
 def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> bytes:
@@ -398,11 +412,12 @@ def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> 
     )
 
 
-def _stage_all(scan: Scan, plaintexts: dict) -> dict:
+def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
     """Encrypt the derived objects neither staged nor stored yet, each under a new data key,
-    and in ONE transaction wrap the keys and record each object's CID and SHA-256
-    (StagedObject). Returns {object id: ciphertext} of what it encrypted; the caller puts
-    those bytes. Objects staged by an earlier delivery are left to the storing step."""
+    and in ONE transaction wrap the keys, record each object's CID and SHA-256
+    (StagedObject) and move the scan to `storing`. Returns ({object id: ciphertext}, the new
+    StagedObject rows); the caller puts those bytes. Objects staged by an earlier delivery
+    are left to the storing step."""
     from imaging.storage import cid_for
 
     with transaction.atomic():
@@ -411,9 +426,10 @@ def _stage_all(scan: Scan, plaintexts: dict) -> dict:
         done |= set(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
         todo = {kind: derived_object_id(scan.pk, kind) for kind in DERIVED_KINDS if kind not in done}
         if not todo:
-            return {}
+            _advance(scan, ScanStatus.STORING)
+            return {}, []
         keys = {object_id: envelope.new_data_key() for object_id in todo.values()}
-        wrap_many(scan=scan, keys=keys)
+        wrap_many(scan=scan, keys=keys, replace=False)  # no wraps exist without a staged row
         ciphertexts, rows = {}, []
         for kind, object_id in todo.items():
             ct = _encrypt(scan, kind, object_id, plaintexts[kind], keys[object_id])
@@ -430,7 +446,8 @@ def _stage_all(scan: Scan, plaintexts: dict) -> dict:
                 )
             )
         StagedObject.objects.bulk_create(rows)
-        return ciphertexts
+        _advance(scan, ScanStatus.STORING)
+        return ciphertexts, rows
 
 
 def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
@@ -447,13 +464,15 @@ def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
     return ct
 
 
-def _commit_stored(scan: Scan, stored: list, store) -> list:
-    """One transaction: ScanObjects from the staged rows, staged rows deleted, status
-    `recording`. Returns all the scan's ScanObjects."""
+def _commit_and_record(scan: Scan, stored: list, store) -> None:
+    """One transaction: ScanObjects from the staged rows, staged rows deleted, the ledger
+    event recorded, status `done`."""
     with transaction.atomic():
         locked = Scan.objects.select_for_update().filter(pk=scan.pk).values("status", "failure_reason").get()
         if locked["status"] == ScanStatus.FAILED:
             raise PipelineFailure(locked["failure_reason"] or "the scan was marked failed")
+        if locked["status"] == ScanStatus.DONE:
+            return  # a concurrent delivery finished it
         have = {o.kind: o for o in ScanObject.objects.filter(scan_id=scan.pk)}
         current = {s.id: s for s in StagedObject.objects.filter(pk__in=[s.pk for s in stored])}
         new = []
@@ -482,8 +501,7 @@ def _commit_stored(scan: Scan, stored: list, store) -> list:
         missing = [k for k in DERIVED_KINDS if k not in have]
         if missing:
             raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
-        _advance(scan, ScanStatus.RECORDING)
-        return list(have.values())
+        _record_locked(scan, list(have.values()))
 
 
 def manifest(objects) -> dict:
@@ -553,23 +571,21 @@ def ledger_payload(scan: Scan, *, objects: list | None = None) -> tuple[dict, di
     return payload, fingerprints
 
 
-def record(scan_id, *, objects: list | None = None) -> None:
+def _record_locked(scan: Scan, objects: list) -> None:
     from ledger.services import record_event
 
-    with transaction.atomic():
-        scan = Scan.objects.select_for_update().select_related("patient").get(pk=scan_id)
-        if scan.status == ScanStatus.DONE:
-            return
-        payload, fingerprints = ledger_payload(scan, objects=objects)
-        event_id = record_event(
-            event_type="scan.registered",
-            payload=payload,
-            fingerprints=fingerprints,
-            event_id=ledger_event_id(scan_id),
-        )
-        Scan.objects.filter(pk=scan_id).update(
-            ledger_event_id=event_id, status=ScanStatus.DONE, failure_reason="", updated_at=timezone.now()
-        )
+    payload, fingerprints = ledger_payload(scan, objects=objects)
+    event_id = record_event(
+        event_type="scan.registered",
+        payload=payload,
+        fingerprints=fingerprints,
+        event_id=ledger_event_id(scan.pk),
+        enqueue=False,  # the pipeline appends it itself after the commit (`append_soon`)
+    )
+    Scan.objects.filter(pk=scan.pk).update(
+        ledger_event_id=event_id, status=ScanStatus.DONE, failure_reason="", updated_at=timezone.now()
+    )
+    scan.ledger_event_id, scan.status, scan.failure_reason = event_id, ScanStatus.DONE, ""
 
 
 def requeue_stalled(*, older_than_seconds: float) -> list[str]:

@@ -71,11 +71,14 @@ def record_event(
     payload: dict,
     fingerprints: dict | None = None,
     event_id: uuid.UUID | None = None,
+    enqueue: bool = True,
 ) -> uuid.UUID:
     """Record an event for the ledger inside the caller's transaction; returns its event id.
 
     Idempotent by `event_id`: passing an id that is already pending or appended records
     nothing new and returns the same id. Raises LedgerPayloadError on a bad payload.
+    On commit an append task is enqueued, unless `enqueue=False`: a caller that is itself a
+    worker task then calls `append_soon()` after its commit instead of paying for a second task.
     """
     try:
         clean = clean_payload(event_type, payload)
@@ -94,8 +97,20 @@ def record_event(
             payload=canonical.dumps(clean),
             fingerprints=canonical.dumps(fps) if fps is not None else None,
         )
-    transaction.on_commit(_enqueue_append)
+    if enqueue:
+        transaction.on_commit(_enqueue_append)
     return eid
+
+
+def append_soon() -> int:
+    """Append what is pending now, in the calling worker (never call it from a request);
+    if that fails, leave it to the append task. Returns how many entries were appended."""
+    try:
+        return append_all()
+    except Exception:  # noqa: BLE001 - the task (or the periodic checkpoint task) appends later
+        log.warning("ledger: inline append failed; enqueueing the append task", exc_info=True)
+        _enqueue_append()
+        return 0
 
 
 def _enqueue_append() -> None:
@@ -282,7 +297,7 @@ def append_all(*, max_batch: int = 256) -> int:
     while True:
         n = append_pending(max_batch=max_batch)
         total += n
-        if n == 0:
+        if n < max_batch:  # the batch took everything pending when it locked the head
             return total
 
 

@@ -73,13 +73,14 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
     return row
 
 
-def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
+def wrap_many(*, patient: User, readers: list, data_keys: dict, replace: bool = True) -> None:
     """Wrap each object's data key ({object_id: data_key}) for each reader (None = the system),
     replacing any wraps those objects had: one hybrid KEM wrap per (object, reader), each
     reader's key pair looked up once (one query for all), rows written in one statement."""
     publics = _public_keys(readers)
     pairs = [(reader, publics[reader.pk if reader else None]) for reader in readers]
-    WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
+    if replace:  # `replace=False`: the caller knows these objects have no wraps yet
+        WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
     WrappedKey.objects.bulk_create(
         [
             WrappedKey(

@@ -149,9 +149,11 @@ def test_redelivery_after_crash_between_put_and_commit_reuses_the_same_ciphertex
     scan.refresh_from_db()
     assert scan.attempts == 2
     assert blob_files() - before == set(ScanObject.objects.filter(scan=scan).values_list("cid", flat=True))
-    from ledger.models import PendingEvent
+    from ledger.models import Entry, PendingEvent
 
-    assert PendingEvent.objects.filter(event_id=scan.ledger_event_id).count() == 1
+    # appended once, by the pipeline itself (no second entry from the duplicate delivery)
+    assert Entry.objects.filter(event_id=scan.ledger_event_id).count() == 1
+    assert not PendingEvent.objects.filter(event_id=scan.ledger_event_id).exists()
 
 
 @pytest.mark.django_db
