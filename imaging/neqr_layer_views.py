@@ -1,9 +1,8 @@
 """The scan page's "Simulated NEQR layer" box: the NEQR cipher image of a layered preview.
 
 `imaging.pipeline.read_object` removes the layer after AES-256-GCM decryption, so the cipher
-image needs the AES-decrypted but not yet opened plaintext: `stored_plaintext` makes exactly
-the calls `read_object` makes (key unwrapped for the reader, blob fetched and its SHA-256
-checked, envelope decrypted) and stops there. The view is decided by the same policy call
+image comes from `imaging.pipeline.decrypt_object`, the step before (key unwrapped for the
+reader, blob fetched and its SHA-256 checked, envelope decrypted). The view is decided by the same policy call
 as the scan page (``view`` on the scan, recorded): the cipher image is derived from patient
 data, so it is shown only to those who may see the preview itself, and only with their own
 key wrap.
@@ -11,7 +10,6 @@ key wrap.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.contrib.auth.decorators import login_required
@@ -19,23 +17,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
-from imaging import blobs, neqr_layer
+from imaging import neqr_layer
 from imaging.crypto import envelope
 from imaging.models import ObjectKind, ScanObject
+from imaging.pipeline import decrypt_object
 from imaging.storage import BlobCorrupted, BlobNotFound, StorageError
 
 log = logging.getLogger(__name__)
-
-
-def stored_plaintext(obj: ScanObject, *, reader, store=None) -> bytes:
-    """The AES-256-GCM plaintext of one stored object, with any NEQR layer still on."""
-    from portal.keys import unwrap_for
-
-    key = unwrap_for(object_id=obj.id, reader=reader)
-    blob = (store or blobs.store()).get(obj.cid)
-    if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
-        raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
-    return envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
 
 
 def _text(message: str, status: int) -> HttpResponse:
@@ -56,7 +44,7 @@ def cipher_image(request, scan_id):
     if obj is None:
         raise Http404("This scan has no preview yet (processing is not finished).")
     try:
-        layered = stored_plaintext(obj, reader=request.user)
+        layered = decrypt_object(obj, reader=request.user)
     except KeyAccessError:
         raise PermissionDenied(
             "You hold no decryption key for this scan's images (consent may have changed)."

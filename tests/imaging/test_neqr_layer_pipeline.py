@@ -14,8 +14,7 @@ from django.urls import reverse
 
 from imaging import neqr_layer
 from imaging.models import Scan, ScanObject
-from imaging.neqr_layer_views import stored_plaintext
-from imaging.pipeline import read_object
+from imaging.pipeline import decrypt_object, read_object
 from tests.api.conftest import stored_scan
 from tests.factories import ClinicianFactory, login_verified
 from tests.imaging.conftest import png_bytes, upload_file
@@ -171,13 +170,13 @@ def test_neqr_layer_through_the_real_worker(celery_worker, doc_client, patient):
     plain = {o.kind: o for o in ScanObject.objects.filter(scan=direct)}
 
     # stored: AES-256-GCM around the layered bytes; the original is never layered
-    stored = {kind: stored_plaintext(objs[kind], reader=None) for kind in ("preview", "matrix", "original")}
+    stored = {kind: decrypt_object(objs[kind], reader=None) for kind in ("preview", "matrix", "original")}
     assert neqr_layer.is_layered(stored["preview"]) and neqr_layer.is_layered(stored["matrix"])
     assert stored["original"] == data
     d_prev, d_mat = neqr_layer.describe(stored["preview"]), neqr_layer.describe(stored["matrix"])
     assert d_prev["side"] == 512 and d_prev["image"] == [512, 512] and d_prev["source"] == [1024, 1024]
     assert d_mat["side"] == 256 and d_mat["original_size"] == 65536 and d_mat["simulated"] is True
-    assert not neqr_layer.is_layered(stored_plaintext(plain["preview"], reader=None))
+    assert not neqr_layer.is_layered(decrypt_object(plain["preview"], reader=None))
 
     # read_object removes the layer: the canonical matrix bytes and a PNG
     matrix = read_object(objs["matrix"], reader=patient)
