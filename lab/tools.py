@@ -360,8 +360,9 @@ def _run_neqr(p, image, progress, workdir):
 
     N = side * side
     p_diff = 255 / 256
-    s_npcr = 100 * math.sqrt(p_diff * (1 - p_diff) / N)
-    s_uaci = 100 * math.sqrt(3640.67) / 255 / math.sqrt(N)  # sd of |a-b|/255, a,b uniform bytes
+    t = res["trials"]  # NPCR / UACI are means over t one-pixel changes
+    s_npcr = 100 * math.sqrt(p_diff * (1 - p_diff) / N) / math.sqrt(t)
+    s_uaci = 100 * math.sqrt(3640.67) / 255 / math.sqrt(N) / math.sqrt(t)  # sd of |a-b|/255, a,b uniform bytes
     h_exp = 8 - 255 / (2 * N * math.log(2))
     s_h = math.sqrt(255 / 2) / (N * math.log(2))
     c_lim = max(0.01, 3 / math.sqrt(N))
@@ -369,7 +370,7 @@ def _run_neqr(p, image, progress, workdir):
     ideal = res["ideal"]
     rows = [
         _row(
-            "NPCR % (one-pixel plaintext change)",
+            f"NPCR % (mean of {t} one-pixel plaintext changes)",
             res["npcr"],
             ideal["npcr"],
             f"ideal ± 3σ (σ = {s_npcr:.3f}){'; issue ≥ 99.58' + big if big else ''}",

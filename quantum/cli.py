@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("plain")
     a.add_argument("cipher")
     a.add_argument("--key", required=True)
+    a.add_argument(
+        "--trials", type=int, default=5, help="one-pixel changes / key-bit flips averaged (default 5)"
+    )
     _common(a)
 
     p = sub.add_parser("qhash", help="quantum-walk hash of a message")
@@ -294,7 +297,7 @@ def _cmd_neqr(args) -> None:
         _check_out_path(args.plot, "--plot")
         plain = read_gray_png(args.plain)
         cipher, meta = neqr.read_cipher_png(args.cipher)
-        res = neqr.analyze(plain, cipher, meta, key, seed=args.seed)
+        res = neqr.analyze(plain, cipher, meta, key, seed=args.seed, trials=args.trials)
         if args.plot:
             from quantum.plots import plot_neqr
 

@@ -105,6 +105,19 @@ def test_npcr_uaci_entropy_correlation_on_256(key, camera256):
     assert res["plain_correlations"]["corr_h"] > 0.8  # the test image is a natural image
 
 
+def test_npcr_uaci_are_means_over_trials_and_meet_the_issue_band(key, camera256):
+    cipher, meta, _ = neqr.encrypt_image(camera256, key)
+    res = neqr.analyze(camera256, cipher, meta, key, seed=3, trials=5)
+    assert res["trials"] == 5 and len(res["uaci_trials"]) == 5 and len(set(map(tuple, res["changed_pixels"]))) == 5
+    assert res["npcr"] == pytest.approx(np.mean(res["npcr_trials"]))
+    assert res["uaci"] == pytest.approx(np.mean(res["uaci_trials"]))
+    # the mean of 5 pairs has sd ~0.04 %, so the issue's band is ~3.6 sd wide on each side
+    assert 33.46 - 0.15 <= res["uaci"] <= 33.46 + 0.15
+    assert res["npcr"] >= 99.58
+    with pytest.raises(QuantumParamError):
+        neqr.analyze(camera256, cipher, meta, key, trials=0)
+
+
 def test_single_pixel_changes_at_start_and_end_diffuse(key, camera256):
     img = camera256[:64, :64].copy()
     c1, _ = neqr.encrypt_padded(img, key, use_circuit=False)
