@@ -40,6 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+# as deployed: DEBUG off (with DEBUG on, every query is also timed and kept in memory);
+# the worker subprocesses inherit it
+os.environ.setdefault("DEBUG", "0")
 
 
 def _ensure_db(url: str) -> None:
@@ -300,6 +303,7 @@ def main() -> None:
             {
                 "bench": "pipeline",
                 "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+                "debug": settings.DEBUG,
                 "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
                 "mix": ["CT_small.dcm", "MR_small.dcm", "png 512x512", "jpeg 2048x2048"],
                 "counts": f"{args.scans} scans per worker setting, {args.floor_rounds} floor rounds, 8 in-process scans, 10 uploads of 5 MB",
