@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: install lint e2e-deps
+test: install lint e2e-deps ipfs-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) QMC_VAR_DIR=var/test-pg \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory smoke
@@ -49,6 +49,13 @@ smoke: install
 e2e-deps:
 	@command -v npm >/dev/null && npm install --prefix tests/e2e/vendor --no-save --no-audit --no-fund axe-core@4.14.1 >/dev/null \
 	  || echo "npm missing: e2e accessibility falls back to the subset check"
+
+# js-ipfs, a real IPFS node for tests/imaging/storage/test_kubo_real.py (npm registry, pinned by
+# tests/imaging/ipfs_node.package-lock.json, into var/ipfs-node); without npm those tests skip (fail if CI=true)
+.PHONY: ipfs-deps
+ipfs-deps:
+	@bash tests/imaging/ipfs_node.sh install >/dev/null \
+	  || echo "ipfs-deps: js-ipfs not installed: the real-node storage tests skip (and fail under CI=true)"
 
 clean:
 	rm -rf $(VENV) var

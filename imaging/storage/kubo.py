@@ -43,13 +43,16 @@ ambiguity. ``delete`` unpins the manifest and the root; the node frees the block
 next garbage collection (IPFS has no "delete" across nodes -- another reason only
 ciphertext is ever stored).
 
-Verification status: no IPFS daemon can be installed on the development machine, so this
-client has been run only against ``tests/imaging/fake_kubo.py``, a test server written from
-the documented request/response shapes above. Not verified against a real node: that Kubo
-accepts ``chunker=size-1048576`` together with ``raw-leaves`` and returns the raw CID for
-content <= 1 MiB (documented behaviour of raw leaves, but untested here), the exact error
-messages matched in ``_PERMANENT`` below, ``offline=true`` as a query flag, and behaviour
-behind IPFS Cluster's proxy.
+Verification status: tested against a real node, js-ipfs 0.66.1 (the JavaScript
+implementation, ``tests/imaging/storage/test_kubo_real.py``), and against
+``tests/imaging/fake_kubo.py`` for faults (outages, corruption, wrong CIDs). On the real node:
+``chunker=size-1048576`` with ``raw-leaves`` gives exactly ``cid_for(data)`` up to 1 MiB and a
+dag-pb root above; CIDv1 may come back in base58btc (js-ipfs), so returned CIDs are re-encoded
+in base32 before comparing; ``offline=true`` is ignored by js-ipfs, whose ``cat`` of a missing
+block waits until the client's timeout (``StorageUnavailable``), so ``delete`` checks the pin
+before reading; its "not pinned" errors match ``_NOT_PINNED``. Not run against Go Kubo or
+IPFS Cluster's proxy: Kubo's "not found" messages (``_NOT_FOUND``) and the ``offline`` flag
+are as documented, untested here.
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ class KuboRPC:
             except ValueError as exc:
                 raise KuboError(f"add: unparseable response line {line[:100]!r}") from exc
             if isinstance(obj, dict) and obj.get("Hash"):
-                hashes.append(str(obj["Hash"]))
+                hashes.append(_base32(str(obj["Hash"])))
         if not hashes:
             raise StorageUnavailable("add: the node returned no CID")
         return hashes[-1]
@@ -279,10 +282,15 @@ class KuboRPC:
         except (KuboError, BlobNotFound):
             return False
         keys = resp.json().get("Keys") or {}
-        return cid in keys
+        return cid in {_base32(str(k)) for k in keys}
 
     def delete(self, cid: str) -> None:
         cid = validate_cid(cid)
+        if not self.exists(cid):
+            # Not pinned (never stored, or deleted before): nothing to unpin. Checked first
+            # because ``cat`` of a block the node lacks does not fail fast on every node
+            # (js-ipfs ignores ``offline`` and waits for the block until the timeout).
+            return
         try:
             data = verify(cid, self._cat(cid))
         except (BlobNotFound, BlobCorrupted):
@@ -301,6 +309,14 @@ class KuboRPC:
             return True
         except StorageError:
             return False
+
+
+def _base32(cid: str) -> str:
+    """``cid`` re-encoded in base32 (Kubo's default for CIDv1); js-ipfs answers in base58btc."""
+    try:
+        return str(CID.decode(cid).set(base="base32"))
+    except Exception:
+        return cid  # not a CID: left as is, rejected by the caller's checks
 
 
 def _error_message(resp: httpx.Response) -> str:
