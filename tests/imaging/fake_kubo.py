@@ -1,8 +1,10 @@
 """A small stand-in for a Kubo daemon's HTTP RPC, for tests (stdlib ``http.server``).
 
 Written from the documented request/response shapes
-(https://docs.ipfs.tech/reference/kubo/rpc/), because no IPFS daemon can be installed on
-the development machine. It is *not* a real node; what it does and does not imitate:
+(https://docs.ipfs.tech/reference/kubo/rpc/). It is *not* a real node (the real-node tests,
+against js-ipfs, are in ``storage/test_kubo_real.py``); it stays for fault injection --
+outages, corrupted content, wrong CIDs -- that a real node cannot be made to produce on
+demand. What it does and does not imitate:
 
 * ``POST /api/v0/add`` (multipart, part ``file``): honours ``pin`` and ``chunker=size-N``
   (default 262144, as Kubo). Content that fits one chunk gets the CID real Kubo gives with

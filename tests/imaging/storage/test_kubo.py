@@ -1,4 +1,5 @@
-"""KuboRPC against tests/imaging/fake_kubo.py (no real IPFS daemon is available here)."""
+"""KuboRPC against tests/imaging/fake_kubo.py: request shapes and injected faults (outage,
+corruption, wrong CID). The same client against a real node: test_kubo_real.py."""
 
 import os
 import socket
