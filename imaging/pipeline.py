@@ -616,6 +616,7 @@ def requeue_stalled(*, older_than_seconds: float) -> list[str]:
 __all__ = [
     "PipelineFailure",
     "StorageUnavailable",
+    "decrypt_object",
     "derived_object_id",
     "ledger_event_id",
     "ledger_payload",
