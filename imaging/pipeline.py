@@ -129,29 +129,33 @@ def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
     wrap_many(scan=scan, keys={object_id: data_key})
 
 
-def decrypt_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
-    """Fetch one stored object, check its ciphertext SHA-256 and AES-256-GCM-decrypt it with
-    the key wrapped for `reader` (a simulated NEQR layer, if any, is still on)."""
+def _unwrap_and_decrypt(obj: ScanObject, *, reader, store) -> tuple[bytes, bytes]:
+    """(data key, plaintext) of one stored object: key unwrapped for `reader`, blob fetched,
+    its SHA-256 checked, AES-256-GCM decrypted."""
     from portal.keys import unwrap_for
 
     key = unwrap_for(object_id=obj.id, reader=reader)
     blob = (store or blobs.store()).get(obj.cid)
     if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
         raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
-    return envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+    return key, envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+
+
+def decrypt_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
+    """Fetch one stored object, check its ciphertext SHA-256 and AES-256-GCM-decrypt it with
+    the key wrapped for `reader` (a simulated NEQR layer, if any, is still on)."""
+    return _unwrap_and_decrypt(obj, reader=reader, store=store)[1]
 
 
 def read_object(obj: ScanObject, *, reader=None, store=None) -> bytes:
     """`decrypt_object`, then derived objects of a scan uploaded with the simulated NEQR
     layer come back with the layer removed, so callers always get the PNG / canonical
     matrix bytes."""
-    plaintext = decrypt_object(obj, reader=reader, store=store)
+    key, plaintext = _unwrap_and_decrypt(obj, reader=reader, store=store)
     if obj.kind in DERIVED_KINDS:
         from imaging import neqr_layer
-        from portal.keys import unwrap_for
 
         if neqr_layer.is_layered(plaintext):
-            key = unwrap_for(object_id=obj.id, reader=reader)
             plaintext = neqr_layer.open(plaintext, key, object_id=str(obj.id))
     return plaintext
 
