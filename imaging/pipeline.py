@@ -392,13 +392,13 @@ def run(scan_id) -> str:
 
     # --- recording: ONE transaction creates the ScanObjects from the staged rows, deletes
     # those rows, records `scan.registered` for the ledger and marks the scan done; the
-    # worker then appends (signs) the ledger entry itself
+    # entry is signed shortly after, in a batch with the other scans recorded meanwhile
     _advance(scan, ScanStatus.RECORDING)
     _stage_delay("recording")
     _commit_and_record(scan, stored, store)
-    from ledger.services import append_soon
+    from ledger.services import schedule_append
 
-    append_soon()
+    schedule_append()
     return ScanStatus.DONE
 
 
@@ -434,8 +434,11 @@ def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
 
     with transaction.atomic():
         Scan.objects.select_for_update().filter(pk=scan.pk).values_list("pk", flat=True).get()
-        done = set(ScanObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
-        done |= set(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
+        done = set(  # kinds already stored or staged (one query)
+            ScanObject.objects.filter(scan_id=scan.pk)
+            .values_list("kind", flat=True)
+            .union(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
+        )
         todo = {kind: derived_object_id(scan.pk, kind) for kind in DERIVED_KINDS if kind not in done}
         if not todo:
             _advance(scan, ScanStatus.STORING)
@@ -592,7 +595,7 @@ def _record_locked(scan: Scan, objects: list) -> None:
         payload=payload,
         fingerprints=fingerprints,
         event_id=ledger_event_id(scan.pk),
-        enqueue=False,  # the pipeline appends it itself after the commit (`append_soon`)
+        enqueue=False,  # the pipeline schedules one batched append after the commit
     )
     Scan.objects.filter(pk=scan.pk).update(
         ledger_event_id=event_id, status=ScanStatus.DONE, failure_reason="", updated_at=timezone.now()

@@ -36,9 +36,9 @@ def preprocess(display: np.ndarray) -> np.ndarray:
         img = cv2.cvtColor(img.astype(np.float32), code)
     if img.ndim != 2 or img.size == 0:
         raise ValueError(f"cannot preprocess an image of shape {img.shape}")
-    img = img.astype(np.float32)
+    img = img.astype(np.float32, copy=False)  # the decoder's display is float32 already: no copy
     out = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def flatten(matrix: np.ndarray) -> np.ndarray:

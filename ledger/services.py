@@ -25,7 +25,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -86,10 +86,9 @@ def record_event(
     except PayloadError as exc:
         raise LedgerPayloadError(str(exc)) from None
     eid = uuid.UUID(str(event_id)) if event_id is not None else uuid.uuid4()
-    with transaction.atomic():
-        if event_id is not None and (
-            PendingEvent.objects.filter(event_id=eid).exists() or Entry.objects.filter(event_id=eid).exists()
-        ):
+    # no savepoint: inside a caller's transaction an error here aborts that transaction anyway
+    with transaction.atomic(savepoint=False):
+        if event_id is not None and _recorded(eid):
             return eid
         PendingEvent.objects.create(
             event_id=eid,
@@ -102,6 +101,16 @@ def record_event(
     return eid
 
 
+def _recorded(event_id: uuid.UUID) -> bool:
+    """Pending or appended already (one query)."""
+    return (
+        PendingEvent.objects.filter(event_id=event_id)
+        .values("event_id")
+        .union(Entry.objects.filter(event_id=event_id).values("event_id"))
+        .exists()
+    )
+
+
 def append_soon() -> int:
     """Append what is pending now, in the calling worker (never call it from a request);
     if that fails, leave it to the append task. Returns how many entries were appended."""
@@ -111,6 +120,48 @@ def append_soon() -> int:
         log.warning("ledger: inline append failed; enqueueing the append task", exc_info=True)
         _enqueue_append()
         return 0
+
+
+def append_delay() -> float:
+    return float(getattr(settings, "LEDGER_APPEND_DELAY", 0.25))
+
+
+def append_batch() -> int:
+    return int(getattr(settings, "LEDGER_APPEND_BATCH", 16))
+
+
+_append_due = [0.0]  # when the append task this process scheduled last will run (time.time())
+_since_append = [0]  # events this process recorded since it last appended
+
+
+def schedule_append() -> None:
+    """Sign the entry of an event a worker has just committed, in a batch with others.
+
+    Normally the append task is scheduled `append_delay()` seconds ahead, so the events
+    recorded meanwhile (by this and other workers) are signed in ONE batch: one head lock,
+    one transaction, one checkpoint check, instead of one of each per event. Nothing is
+    scheduled if this process already has a task due at least a quarter of the delay from
+    now: that task has not started, so it will see the committed event. While the queue
+    is busy that task may wait behind scans, so every `append_batch()`-th event this
+    process records is appended here and now, which bounds how long an entry waits. The
+    periodic checkpoint task appends anything a failed enqueue left behind."""
+    _since_append[0] += 1
+    if _since_append[0] >= append_batch():
+        append_soon()
+        return
+    delay = append_delay()
+    now = time.time()
+    if _append_due[0] - now >= delay / 4:
+        return
+    try:
+        from ledger.tasks import append_pending_task
+
+        append_pending_task.apply_async(countdown=delay, retry=False)
+        _append_due[0] = now + delay
+    except Exception:  # noqa: BLE001 - the periodic task picks the pending rows up later
+        log.warning(
+            "ledger: could not schedule the append task; the periodic task will append", exc_info=True
+        )
 
 
 def _enqueue_append() -> None:
@@ -168,10 +219,17 @@ def active_key(algorithm: str) -> SigningKey | None:
 
 
 def ensure_keys() -> dict[str, SigningKey]:
-    """Active Falcon-512 and ML-DSA-44 keys, generated on first use. Call under the head lock."""
-    out = {}
-    for alg in (note.ALG_FALCON, note.ALG_MLDSA):
-        out[alg] = active_key(alg) or _new_key(alg)
+    """Active Falcon-512 and ML-DSA-44 keys (one query), generated on first use. Call under
+    the head lock."""
+    algorithms = (note.ALG_FALCON, note.ALG_MLDSA)
+    out: dict[str, SigningKey] = {}
+    for key in SigningKey.objects.filter(
+        algorithm__in=algorithms, retired_at__isnull=True, name=origin()
+    ).order_by("-id"):
+        out.setdefault(key.algorithm, key)  # the newest active key of each algorithm
+    for alg in algorithms:
+        if alg not in out:
+            out[alg] = _new_key(alg)
     return out
 
 
@@ -201,16 +259,23 @@ def rotate_keys(*, algorithms=(note.ALG_FALCON, note.ALG_MLDSA)) -> list[uuid.UU
 
 
 def _lock_head() -> Head:
-    """Take the appenders' lock: an UPDATE on the single head row (a row lock on PostgreSQL,
-    the database write lock on SQLite), then read it. Must run inside a transaction."""
-    if not Head.objects.filter(pk=1).exists():
-        try:
+    """Take the appenders' lock and read the head row. Must run inside a transaction.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the single head row (one query). SQLite has
+    no row locks: an UPDATE on the row takes the database write lock, then it is read."""
+    for _ in range(2):
+        if connection.features.has_select_for_update:
+            head = Head.objects.select_for_update().filter(pk=1).first()
+            if head is not None:
+                return head
+        elif Head.objects.filter(pk=1).update(lock_count=F("lock_count") + 1):
+            return Head.objects.get(pk=1)
+        try:  # first use
             with transaction.atomic():
                 Head.objects.create(pk=1)
         except IntegrityError:
             pass
-    Head.objects.filter(pk=1).update(lock_count=F("lock_count") + 1)
-    return Head.objects.get(pk=1)
+    raise RuntimeError("the ledger head row could not be created")
 
 
 def _now_text() -> str:
@@ -293,6 +358,8 @@ def _falcon_sign(signer: note.Signer, leaf: bytes) -> bytes:
 
 
 def append_all(*, max_batch: int = 256) -> int:
+    """Append everything pending, in batches of `max_batch`; returns how many."""
+    _since_append[0] = 0
     total = 0
     while True:
         n = append_pending(max_batch=max_batch)

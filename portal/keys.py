@@ -8,7 +8,7 @@ me". The wrap context binds object id and reader, so a wrap copied to another ro
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 
 from imaging.crypto import hybrid_kem
 from portal import keyvault
@@ -96,13 +96,25 @@ def wrap_many(*, patient: User, readers: list, data_keys: dict, replace: bool = 
 
 
 def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
-    row = WrappedKey.objects.filter(object_id=object_id, reader=reader).first()
+    """The data key of `object_id` wrapped for `reader` (the system for None); the wrap and
+    the reader's sealed private key are read in one query."""
+    keypair = UserKeyPair.objects.filter(Q(is_system=True) if reader is None else Q(user_id=reader.pk))
+    row = (
+        WrappedKey.objects.filter(object_id=object_id, reader=reader)
+        .annotate(
+            sealed=Subquery(keypair.values("sealed_private_key")[:1]),
+            fingerprint=Subquery(keypair.values("fingerprint")[:1]),
+        )
+        .values("wrapped", "sealed", "fingerprint")
+        .first()
+    )
     if row is None:
         raise KeyAccessError("no data key is wrapped for this reader")
-    keypair = keypair_for(reader)
-    private = keyvault.unseal(bytes(keypair.sealed_private_key), context=_seal_context(keypair.fingerprint))
+    if row["sealed"] is None:
+        raise KeyAccessError("the reader has no key pair")
+    private = keyvault.unseal(bytes(row["sealed"]), context=_seal_context(row["fingerprint"]))
     try:
-        return hybrid_kem.unwrap(private, bytes(row.wrapped), context=_wrap_context(object_id, reader))
+        return hybrid_kem.unwrap(private, bytes(row["wrapped"]), context=_wrap_context(object_id, reader))
     except hybrid_kem.UnwrapError as exc:
         raise KeyAccessError("the wrapped data key failed authentication") from exc
 

@@ -150,8 +150,12 @@ def test_redelivery_after_crash_between_put_and_commit_reuses_the_same_ciphertex
     assert scan.attempts == 2
     assert blob_files() - before == set(ScanObject.objects.filter(scan=scan).values_list("cid", flat=True))
     from ledger.models import Entry, PendingEvent
+    from ledger.services import append_all
 
-    # appended once, by the pipeline itself (no second entry from the duplicate delivery)
+    # recorded once (no second event from the duplicate delivery), then appended once by
+    # the append task the pipeline scheduled
+    assert PendingEvent.objects.filter(event_id=scan.ledger_event_id).count() == 1
+    append_all()
     assert Entry.objects.filter(event_id=scan.ledger_event_id).count() == 1
     assert not PendingEvent.objects.filter(event_id=scan.ledger_event_id).exists()
 

@@ -115,3 +115,53 @@ def test_rotate_keys_is_a_ledger_event(seeded):
 
     create_checkpoint()
     assert verify_database()["ok"]
+
+
+def test_schedule_append_batches_a_burst_into_one_delayed_task(settings, monkeypatch):
+    from ledger import services
+
+    settings.LEDGER_APPEND_DELAY = 0.4
+    settings.LEDGER_APPEND_BATCH = 100
+    clock = [1000.0]
+    monkeypatch.setattr(services.time, "time", lambda: clock[0])
+    monkeypatch.setattr(services, "_append_due", [0.0])
+    monkeypatch.setattr(services, "_since_append", [0])
+    with mock.patch("ledger.tasks.append_pending_task.apply_async") as enqueue:
+        for _ in range(5):  # a burst of recorded scans: one task, due after the delay
+            services.schedule_append()
+            clock[0] += 0.05
+        assert enqueue.call_count == 1
+        assert enqueue.call_args.kwargs["countdown"] == 0.4
+        clock[0] = 1000.0 + 0.4 - 0.099  # the task is due in < delay/4: it may have started
+        services.schedule_append()
+        assert enqueue.call_count == 2  # so a new event gets a task of its own
+        clock[0] += 1.0
+        services.schedule_append()
+        assert enqueue.call_count == 3
+
+
+def test_schedule_append_survives_a_broker_outage(settings, monkeypatch):
+    from ledger import services
+
+    monkeypatch.setattr(services, "_append_due", [0.0])
+    monkeypatch.setattr(services, "_since_append", [0])
+    with mock.patch("ledger.tasks.append_pending_task.apply_async", side_effect=ConnectionError("down")):
+        services.schedule_append()  # logged; the periodic checkpoint task appends later
+    assert services._append_due == [0.0]  # nothing scheduled, so the next call tries again
+
+
+def test_every_nth_recorded_event_is_appended_inline(ledger_settings, monkeypatch):
+    """A busy worker's scheduled task may wait behind scans: every N-th event is signed
+    inline, taking every pending event with it."""
+    from ledger import services
+
+    ledger_settings.LEDGER_APPEND_BATCH = 3
+    monkeypatch.setattr(services, "_append_due", [0.0])
+    monkeypatch.setattr(services, "_since_append", [0])
+    with mock.patch("ledger.tasks.append_pending_task.apply_async") as enqueue:
+        for i in range(1, 8):
+            record_event(event_type="scan.accessed", payload={"scan_id": SCAN}, enqueue=False)
+            services.schedule_append()
+            assert Entry.objects.count() == 3 * (i // 3)  # appended at the 3rd and 6th
+            assert PendingEvent.objects.count() == i % 3
+        assert enqueue.call_count >= 1  # the tail waits for the delayed task

@@ -71,10 +71,47 @@ def test_fast_cid_equals_multiformats(size):
 
 def test_validation_cache_never_caches_a_rejection():
     non_canonical = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvykv"  # passes the regex
-    for _ in range(3):  # rejected by the multiformats round trip every time, cached or not
+    for _ in range(3):  # rejected by the round trip every time, cached or not
         with pytest.raises(InvalidCID):
             validate_cid(non_canonical)
     good = cid_for(b"x")
     assert validate_cid(good) == good == validate_cid(good)
     with pytest.raises(InvalidCID):
         validate_cid(good + "a")
+
+
+def _multiformats_accepts(cid: str) -> bool:
+    from multiformats import CID
+
+    try:
+        parsed = CID.decode(cid)
+    except Exception:  # noqa: BLE001 - multiformats raises several error types
+        return False
+    return (
+        parsed.version == 1
+        and parsed.codec.code == 0x55
+        and parsed.hashfun.code == 0x12
+        and len(parsed.raw_digest) == 32
+        and str(parsed) == cid
+    )
+
+
+def test_validation_agrees_with_multiformats_on_every_last_character():
+    """The stdlib round trip accepts exactly what multiformats accepts as canonical, over all
+    32 base32 letters in the last position (which carries the padding bits) of many CIDs."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    checked = accepted = 0
+    for n in range(12):
+        good = cid_for(str(n).encode())
+        for ch in alphabet:
+            candidate = good[:-1] + ch
+            ours = True
+            try:
+                validate_cid(candidate)
+            except InvalidCID:
+                ours = False
+            assert ours == _multiformats_accepts(candidate), candidate
+            checked += 1
+            accepted += ours
+    # the last letter holds the digest's last 3 bits and 2 padding bits: 8 of 32 are canonical
+    assert checked == 12 * 32 and accepted == 12 * 8
