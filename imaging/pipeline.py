@@ -418,6 +418,16 @@ def wrap_many(*, scan: Scan, keys: dict, replace: bool = True) -> None:
     key_service.wrap_many(patient=scan.patient, readers=readers, data_keys=keys, replace=replace)
 
 
+def _wrap_derived(scan: Scan, keys: dict) -> None:
+    """Wrap the derived objects' new data keys for whoever holds the original's key (the
+    system, the patient and the scan's current readers: consent changes keep the original's
+    wraps current)."""
+    from portal import keys as key_service
+
+    original = ScanObject.objects.filter(scan_id=scan.pk, kind=ObjectKind.ORIGINAL).values("id")
+    key_service.wrap_like(source=original, patient=scan.patient, data_keys=keys)
+
+
 def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> bytes:
     return envelope.encrypt(
         _layered(scan, kind, object_id, plaintext, key), key, object_id=str(object_id), kind=kind, version=1
@@ -444,7 +454,7 @@ def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
             _advance(scan, ScanStatus.STORING)
             return {}, []
         keys = {object_id: envelope.new_data_key() for object_id in todo.values()}
-        wrap_many(scan=scan, keys=keys, replace=False)  # no wraps exist without a staged row
+        _wrap_derived(scan, keys)  # no wraps exist without a staged row
         ciphertexts, rows = {}, []
         for kind, object_id in todo.items():
             ct = _encrypt(scan, kind, object_id, plaintexts[kind], keys[object_id])

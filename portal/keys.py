@@ -24,7 +24,11 @@ def _seal_context(fingerprint: str) -> str:
 
 
 def _wrap_context(object_id: uuid.UUID, reader: User | None) -> bytes:
-    return f"qmedchain.datakey:{object_id}:{reader.pk if reader else 'system'}".encode()
+    return _wrap_context_id(object_id, reader.pk if reader else None)
+
+
+def _wrap_context_id(object_id: uuid.UUID, reader_id) -> bytes:
+    return f"qmedchain.datakey:{object_id}:{reader_id if reader_id is not None else 'system'}".encode()
 
 
 def keypair_for(reader: User | None) -> UserKeyPair:
@@ -91,6 +95,36 @@ def wrap_many(*, patient: User, readers: list, data_keys: dict, replace: bool = 
             )
             for object_id, data_key in data_keys.items()
             for reader, public in pairs
+        ]
+    )
+
+
+def wrap_like(*, source, patient: User, data_keys: dict) -> None:
+    """Wrap each new object's data key ({object_id: data_key}) for the system and for exactly
+    the readers holding a wrap of `source` (object ids, or a query of them; their public keys
+    are read in one query).
+
+    For objects derived from `source`: consent and break-glass changes keep every stored
+    object's wraps in step with who may read the scan (`sync_reader_wraps`), so the
+    source's wraps are the scan's readers."""
+    holders = WrappedKey.objects.filter(object_id__in=source, reader__isnull=False).values("reader_id")
+    keys = list(
+        UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values("user_id", "public_key")
+    )
+    if not any(k["user_id"] is None for k in keys):
+        keys.append({"user_id": None, "public_key": keypair_for(None).public_key})
+    WrappedKey.objects.bulk_create(
+        [
+            WrappedKey(
+                object_id=object_id,
+                patient=patient,
+                reader_id=k["user_id"],
+                wrapped=hybrid_kem.wrap(
+                    bytes(k["public_key"]), data_key, context=_wrap_context_id(object_id, k["user_id"])
+                ),
+            )
+            for object_id, data_key in data_keys.items()
+            for k in keys
         ]
     )
 

@@ -1,0 +1,57 @@
+"""Who gets the derived objects' data keys: exactly who holds the original's key when the
+pipeline stages them (consent changes between upload and processing included)."""
+
+import pytest
+
+from imaging import pipeline
+from imaging.models import ObjectKind, ScanObject, ScanStatus
+from portal import consent_services, keys
+from portal.models import WrappedKey
+from tests.factories import ClinicianFactory
+from tests.imaging.conftest import dicom_bytes, upload_file
+
+pytestmark = pytest.mark.django_db
+
+
+def _readers(obj) -> set:
+    return set(WrappedKey.objects.filter(object_id=obj.id).values_list("reader_id", flat=True))
+
+
+def test_consent_changes_before_processing_decide_the_derived_objects_readers(patient, clinician):
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=clinician, patient=patient, file=upload_file(dicom_bytes(), "a.dcm"))
+    late, revoked = ClinicianFactory(), ClinicianFactory()
+    grant = consent_services.consent_grant(
+        patient=patient, grantee_user=revoked, actions=["view"], purposes=["TREAT"]
+    )
+    consent_services.consent_grant(patient=patient, grantee_user=late, actions=["view"], purposes=["TREAT"])
+    consent_services.consent_revoke(actor=patient, consent=grant)
+
+    assert pipeline.run(scan.pk) == ScanStatus.DONE
+    objects = {o.kind: o for o in ScanObject.objects.filter(scan=scan)}
+    expected = {None, patient.pk, clinician.pk, late.pk}  # the system, the patient, both current readers
+    for kind in (ObjectKind.ORIGINAL, ObjectKind.PREVIEW, ObjectKind.MATRIX):
+        assert _readers(objects[kind]) == expected, kind
+    for kind in (ObjectKind.PREVIEW, ObjectKind.MATRIX):
+        obj = objects[kind]
+        key = keys.unwrap_for(object_id=obj.id, reader=None)
+        assert keys.unwrap_for(object_id=obj.id, reader=late) == key  # a real wrap of the same key
+        with pytest.raises(keys.KeyAccessError):
+            keys.unwrap_for(object_id=obj.id, reader=revoked)
+
+
+def test_a_wrap_copied_to_another_reader_does_not_unwrap(patient, clinician):
+    """The wrap context binds object and reader: moving the clinician's wrap of the preview
+    to another reader's row gives that reader nothing."""
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=clinician, patient=patient, file=upload_file(dicom_bytes(), "a.dcm"))
+    pipeline.run(scan.pk)
+    other = ClinicianFactory()
+    keys.keypair_for(other)
+    preview = ScanObject.objects.get(scan=scan, kind=ObjectKind.PREVIEW)
+    stolen = WrappedKey.objects.get(object_id=preview.id, reader=clinician)
+    WrappedKey.objects.create(object_id=preview.id, patient=patient, reader=other, wrapped=stolen.wrapped)
+    with pytest.raises(keys.KeyAccessError):
+        keys.unwrap_for(object_id=preview.id, reader=other)
