@@ -17,7 +17,11 @@ and reports scans/s end to end. In the same run it times, in-process:
   mostly pick the small DICOMs and understate the 2048 x 2048 JPEG), median over rounds;
   ``extra_primitives_ms`` times two more primitives this design adds (the preview PNG
   encode and the simulated quantum-walk fingerprint) and gives a second ratio with them;
-* upload request p95 for a ~5 MB file; worker resident memory (max RSS over the run).
+* upload request p95 for a ~5 MB file; worker resident memory (max RSS over the run);
+* ``workers_1_uploads_queued_first``: the same uploads queued before one worker process
+  starts, timed from the first scan leaving ``queued`` -- the pipeline's cost without the
+  uploads competing for this machine's 2 cores (the upload's own primitives, AES-GCM and
+  blob write of the original and its key wraps, are in the floor but not in this figure).
 
 Counts are modest (default 40 scans per worker setting) to keep the run short; the JSON
 says so.
@@ -142,7 +146,16 @@ def main() -> None:
     store = LocalCAS(settings.QMC_BLOB_DIR)
     pk, sk = hybrid_kem.generate_keypair()
     fpk, fsk = falcon_512.generate_keypair()
-    floor_keys = ("decode", "resize", "hash", "predict", "aes_gcm", "mlkem_wrap_x3", "falcon_sign", "blob_write")
+    floor_keys = (
+        "decode",
+        "resize",
+        "hash",
+        "predict",
+        "aes_gcm",
+        "mlkem_wrap_x3",
+        "falcon_sign",
+        "blob_write",
+    )
     extra_keys = ("preview_png", "qwalk_fingerprint")
     diagnosis.active_model()
     rounds = []  # per round: {primitive: mean ms per scan of the mix}
@@ -233,10 +246,9 @@ def main() -> None:
 
     # --- end to end on real workers
     results = {}
-    for procs in (1, 2):
-        app.control.purge()
-        env = dict(os.environ)
-        log = open(ROOT / "var" / f"bench-worker-{procs}.log", "w")
+
+    def start_worker(procs: int, tag: str):
+        name = f"bench{tag}-{os.getpid()}"
         w = subprocess.Popen(
             [
                 sys.executable,
@@ -251,25 +263,24 @@ def main() -> None:
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                f"bench{procs}-{os.getpid()}@%h",
+                f"{name}@%h",
             ],
             cwd=ROOT,
-            env=env,
-            stdout=log,
+            env=dict(os.environ),
+            stdout=open(ROOT / "var" / f"bench-worker-{tag}.log", "w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return w, f"{name}@{socket.gethostname()}"
+
+    def wait_ready(node: str) -> None:
         deadline = time.monotonic() + 120  # ready = answers a ping (models preloaded by then)
-        while time.monotonic() < deadline and not app.control.ping(
-            destination=[f"bench{procs}-{os.getpid()}@{socket.gethostname()}"], timeout=0.5
-        ):
+        while time.monotonic() < deadline and not app.control.ping(destination=[node], timeout=0.5):
             pass
-        time.sleep(1)
-        ids = []
-        t0 = time.perf_counter()
-        for i in range(args.scans):
-            fmt, data = mix[i % len(mix)]
-            ids.append(post(data, f"x.{fmt}")[0])
+
+    def wait_done(w, ids, *, t0=None):
+        """Poll until every scan is done (or failed) and its ledger entry appended; returns
+        (seconds since t0 -- or since the first scan left `queued` --, max worker RSS)."""
         rss = 0
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -284,6 +295,8 @@ def main() -> None:
                 )
             except psutil.Error:
                 pass
+            if t0 is None and Scan.objects.filter(pk__in=ids).exclude(status=ScanStatus.QUEUED).exists():
+                t0 = time.perf_counter()
             left = (
                 Scan.objects.filter(pk__in=ids)
                 .exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
@@ -293,19 +306,43 @@ def main() -> None:
                 evs = list(Scan.objects.filter(pk__in=ids).values_list("ledger_event_id", flat=True))
                 if Entry.objects.filter(event_id__in=evs).count() == len(ids):
                     break
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - t0
-        failed = Scan.objects.filter(pk__in=ids, status=ScanStatus.FAILED).count()
-        os.killpg(w.pid, signal.SIGTERM)
-        w.wait(timeout=60)
-        results[f"workers_{procs}"] = {
+            time.sleep(0.01)
+        return time.perf_counter() - t0, rss
+
+    def summary(ids, elapsed, rss):
+        return {
             "scans": len(ids),
-            "failed": failed,
+            "failed": Scan.objects.filter(pk__in=ids, status=ScanStatus.FAILED).count(),
             "seconds": round(elapsed, 2),
             "scans_per_s": round(len(ids) / elapsed, 2),
             "ms_per_scan_end_to_end": round(elapsed * 1000 / len(ids), 1),
             "worker_max_rss_mb": round(rss / 2**20, 1),
         }
+
+    def stop(w):
+        os.killpg(w.pid, signal.SIGTERM)
+        w.wait(timeout=60)
+
+    # uploads and processing at once (the issue's end-to-end figure)
+    for procs in (1, 2):
+        app.control.purge()
+        w, node = start_worker(procs, str(procs))
+        wait_ready(node)
+        time.sleep(1)
+        t0 = time.perf_counter()
+        ids = [post(mix[i % len(mix)][1], f"x.{mix[i % len(mix)][0]}")[0] for i in range(args.scans)]
+        elapsed, rss = wait_done(w, ids, t0=t0)
+        stop(w)
+        results[f"workers_{procs}"] = summary(ids, elapsed, rss)
+
+    # the worker alone: the same uploads queued first, then one worker process drains them
+    # (timed from the first scan leaving `queued`), i.e. without the uploads sharing the 2 cores
+    app.control.purge()
+    ids = [post(mix[i % len(mix)][1], f"x.{mix[i % len(mix)][0]}")[0] for i in range(args.scans)]
+    w, node = start_worker(1, "queued-first")
+    elapsed, rss = wait_done(w, ids)
+    stop(w)
+    results["workers_1_uploads_queued_first"] = summary(ids, elapsed, rss)
 
     w1 = results["workers_1"]["ms_per_scan_end_to_end"]
     print(
@@ -327,6 +364,9 @@ def main() -> None:
                 "floor_with_extras_ms_per_scan": floor_with_extras,
                 "ratio_end_to_end_1_worker_vs_floor_with_extras": round(w1 / floor_with_extras, 2),
                 "ratio_end_to_end_1_worker_vs_floor": round(w1 / floor_total, 2),
+                "ratio_1_worker_uploads_queued_first_vs_floor": round(
+                    results["workers_1_uploads_queued_first"]["ms_per_scan_end_to_end"] / floor_total, 2
+                ),
                 "ratio_in_process_vs_floor": round(inproc_total / floor_total, 2),
                 "upload_5mb_p95_ms": upload_p95,
                 "upload_5mb_bytes": len(five_mb),

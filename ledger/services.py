@@ -78,7 +78,7 @@ def record_event(
     Idempotent by `event_id`: passing an id that is already pending or appended records
     nothing new and returns the same id. Raises LedgerPayloadError on a bad payload.
     On commit an append task is enqueued, unless `enqueue=False`: a caller that is itself a
-    worker task then calls `append_soon()` after its commit instead of paying for a second task.
+    worker task then calls `schedule_append()` after its commit, which signs in batches.
     """
     try:
         clean = clean_payload(event_type, payload)
