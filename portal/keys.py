@@ -82,21 +82,9 @@ def wrap_many(*, patient: User, readers: list, data_keys: dict, replace: bool = 
     replacing any wraps those objects had: one hybrid KEM wrap per (object, reader), each
     reader's key pair looked up once (one query for all), rows written in one statement."""
     publics = _public_keys(readers)
-    pairs = [(reader, publics[reader.pk if reader else None]) for reader in readers]
     if replace:  # `replace=False`: the caller knows these objects have no wraps yet
         WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
-    WrappedKey.objects.bulk_create(
-        [
-            WrappedKey(
-                object_id=object_id,
-                patient=patient,
-                reader=reader,
-                wrapped=hybrid_kem.wrap(public, data_key, context=_wrap_context(object_id, reader)),
-            )
-            for object_id, data_key in data_keys.items()
-            for reader, public in pairs
-        ]
-    )
+    _bulk_wrap(patient, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
 def wrap_like(*, source, patient: User, data_keys: dict) -> None:
@@ -108,23 +96,30 @@ def wrap_like(*, source, patient: User, data_keys: dict) -> None:
     object's wraps in step with who may read the scan (`sync_reader_wraps`), so the
     source's wraps are the scan's readers."""
     holders = WrappedKey.objects.filter(object_id__in=source, reader__isnull=False).values("reader_id")
-    keys = list(
-        UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values("user_id", "public_key")
-    )
-    if not any(k["user_id"] is None for k in keys):
-        keys.append({"user_id": None, "public_key": keypair_for(None).public_key})
+    publics = {
+        row["user_id"]: bytes(row["public_key"])
+        for row in UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values(
+            "user_id", "public_key"
+        )
+    }
+    if None not in publics:
+        publics[None] = bytes(keypair_for(None).public_key)
+    _bulk_wrap(patient, data_keys, publics)
+
+
+def _bulk_wrap(patient: User, data_keys: dict, publics: dict) -> None:
+    """One WrappedKey row per (object, reader) in one statement; `publics` is {reader id or
+    None (the system): public key}."""
     WrappedKey.objects.bulk_create(
         [
             WrappedKey(
                 object_id=object_id,
                 patient=patient,
-                reader_id=k["user_id"],
-                wrapped=hybrid_kem.wrap(
-                    bytes(k["public_key"]), data_key, context=_wrap_context_id(object_id, k["user_id"])
-                ),
+                reader_id=reader_id,
+                wrapped=hybrid_kem.wrap(public, data_key, context=_wrap_context_id(object_id, reader_id)),
             )
             for object_id, data_key in data_keys.items()
-            for k in keys
+            for reader_id, public in publics.items()
         ]
     )
 
