@@ -119,14 +119,14 @@ def mark_failed(scan_id, reason: str) -> None:
         log.info("scan %s failed: %s", scan_id, reason)
 
 
-def _readers(scan: Scan):
-    from imaging.permissions import readers_for_scan
-
-    return readers_for_scan(scan)
-
-
 def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
-    wrap_many(scan=scan, keys={object_id: data_key})
+    """Wrap a new object's data key for the system, the patient and every current reader of
+    the scan (consent and break-glass decide who; `imaging.permissions.readers_for_scan`)."""
+    from imaging.permissions import readers_for_scan
+    from portal import keys as key_service
+
+    readers = [None, scan.patient] + [r for r in readers_for_scan(scan) if r.pk != scan.patient_id]
+    key_service.wrap_many(patient=scan.patient, readers=readers, data_keys={object_id: data_key})
 
 
 def _unwrap_and_decrypt(obj: ScanObject, *, reader, store) -> tuple[bytes, bytes]:
@@ -407,15 +407,6 @@ def _plaintexts(derived: Derived) -> dict:
         ObjectKind.PREVIEW: preprocess.render_preview(derived.decoded.display),
         ObjectKind.MATRIX: preprocess.canonical_bytes(derived.matrix),
     }
-
-
-def wrap_many(*, scan: Scan, keys: dict, replace: bool = True) -> None:
-    """Wrap each new object's data key ({object_id: data_key}) for the system, the patient
-    and every current reader of the scan."""
-    from portal import keys as key_service
-
-    readers = [None, scan.patient] + [r for r in _readers(scan) if r.pk != scan.patient_id]
-    key_service.wrap_many(patient=scan.patient, readers=readers, data_keys=keys, replace=replace)
 
 
 def _wrap_derived(scan: Scan, keys: dict) -> None:

@@ -77,13 +77,12 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
     return row
 
 
-def wrap_many(*, patient: User, readers: list, data_keys: dict, replace: bool = True) -> None:
+def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
     """Wrap each object's data key ({object_id: data_key}) for each reader (None = the system),
     replacing any wraps those objects had: one hybrid KEM wrap per (object, reader), each
     reader's key pair looked up once (one query for all), rows written in one statement."""
     publics = _public_keys(readers)
-    if replace:  # `replace=False`: the caller knows these objects have no wraps yet
-        WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
+    WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
     _bulk_wrap(patient, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
