@@ -18,8 +18,11 @@ and reports scans/s end to end. In the same run it times, in-process:
   ``extra_primitives_ms`` times two more primitives this design adds (the preview PNG
   encode and the simulated quantum-walk fingerprint) and gives a second ratio with them;
 * upload request p95 for a ~5 MB file; worker resident memory (max RSS over the run);
-* ``workers_1_uploads_queued_first``: the same uploads queued before one worker process
-  starts, timed from the first scan leaving ``queued`` -- the pipeline's cost without the
+* ``cpu_ms_per_scan``: CPU time per scan of the worker processes, the upload requests (this
+  process, during the uploads), and the PostgreSQL and Redis server processes -- the cost
+  per scan in CPU, which the machine's noise moves far less than wall time;
+* ``workers_1_uploads_queued_first``: the same uploads queued while one ready worker process
+  is not consuming, timed from the first scan leaving ``queued`` -- the pipeline's cost without the
   uploads competing for this machine's 2 cores (the upload's own primitives, AES-GCM and
   blob write of the original and its key wraps, are in the floor but not in this figure).
 
@@ -309,7 +312,31 @@ def main() -> None:
             time.sleep(0.01)
         return time.perf_counter() - t0, rss
 
-    def summary(ids, elapsed, rss):
+    def service_cpu() -> dict:
+        """CPU seconds used so far by the PostgreSQL server processes and by redis-server
+        (whole processes: anything else using them on this machine is counted too)."""
+        out = {"postgres": 0.0, "redis": 0.0}
+        for proc in psutil.process_iter(["name", "cpu_times"]):
+            name, t = proc.info["name"] or "", proc.info["cpu_times"]
+            key = "postgres" if name.startswith("postgres") else "redis" if name.startswith("redis") else None
+            if key and t is not None:
+                out[key] += t.user + t.system
+        return out
+
+    def worker_cpu(w) -> float:
+        """CPU seconds of the worker's main process and its pool children (call before stop)."""
+        proc = psutil.Process(w.pid)
+        return sum(p.cpu_times().user + p.cpu_times().system for p in [proc, *proc.children(recursive=True)])
+
+    def cpu_summary(n, worker_s, services_before, services_after, upload_s=None) -> dict:
+        parts = {"worker": worker_s}
+        if upload_s is not None:
+            parts["uploads"] = upload_s  # the upload requests, in this process
+        parts.update({k: services_after[k] - services_before[k] for k in services_before})
+        per_scan = {k: round(v * 1000 / n, 1) for k, v in parts.items()}
+        return {"cpu_ms_per_scan": per_scan, "cpu_ms_per_scan_total": round(sum(per_scan.values()), 1)}
+
+    def summary(ids, elapsed, rss, cpu):
         return {
             "scans": len(ids),
             "failed": Scan.objects.filter(pk__in=ids, status=ScanStatus.FAILED).count(),
@@ -317,6 +344,7 @@ def main() -> None:
             "scans_per_s": round(len(ids) / elapsed, 2),
             "ms_per_scan_end_to_end": round(elapsed * 1000 / len(ids), 1),
             "worker_max_rss_mb": round(rss / 2**20, 1),
+            **cpu,
         }
 
     def stop(w):
@@ -329,20 +357,31 @@ def main() -> None:
         w, node = start_worker(procs, str(procs))
         wait_ready(node)
         time.sleep(1)
-        t0 = time.perf_counter()
+        w0, s0 = worker_cpu(w), service_cpu()
+        t0, c0 = time.perf_counter(), time.process_time()
         ids = [post(mix[i % len(mix)][1], f"x.{mix[i % len(mix)][0]}")[0] for i in range(args.scans)]
+        upload_s = time.process_time() - c0
         elapsed, rss = wait_done(w, ids, t0=t0)
+        cpu = cpu_summary(len(ids), worker_cpu(w) - w0, s0, service_cpu(), upload_s)
         stop(w)
-        results[f"workers_{procs}"] = summary(ids, elapsed, rss)
+        results[f"workers_{procs}"] = summary(ids, elapsed, rss, cpu)
 
     # the worker alone: the same uploads queued first, then one worker process drains them
     # (timed from the first scan leaving `queued`), i.e. without the uploads sharing the 2 cores
+    # (the worker is started and ready first, with its consumer cancelled, so its start-up
+    # is not in its CPU time)
     app.control.purge()
-    ids = [post(mix[i % len(mix)][1], f"x.{mix[i % len(mix)][0]}")[0] for i in range(args.scans)]
     w, node = start_worker(1, "queued-first")
+    wait_ready(node)
+    app.control.cancel_consumer("celery", destination=[node], reply=True)
+    ids = [post(mix[i % len(mix)][1], f"x.{mix[i % len(mix)][0]}")[0] for i in range(args.scans)]
+    time.sleep(0.5)  # the access events' append task (request path, 0.25 s delay) is queued
+    w0, s0 = worker_cpu(w), service_cpu()
+    app.control.add_consumer("celery", destination=[node], reply=True)
     elapsed, rss = wait_done(w, ids)
+    cpu = cpu_summary(len(ids), worker_cpu(w) - w0, s0, service_cpu())
     stop(w)
-    results["workers_1_uploads_queued_first"] = summary(ids, elapsed, rss)
+    results["workers_1_uploads_queued_first"] = summary(ids, elapsed, rss, cpu)
 
     w1 = results["workers_1"]["ms_per_scan_end_to_end"]
     print(
@@ -368,6 +407,12 @@ def main() -> None:
                     results["workers_1_uploads_queued_first"]["ms_per_scan_end_to_end"] / floor_total, 2
                 ),
                 "ratio_in_process_vs_floor": round(inproc_total / floor_total, 2),
+                "ratio_end_to_end_2_workers_vs_floor": round(
+                    results["workers_2"]["ms_per_scan_end_to_end"] / floor_total, 2
+                ),
+                "ratio_cpu_cost_1_worker_vs_floor": round(
+                    results["workers_1"]["cpu_ms_per_scan_total"] / floor_total, 2
+                ),
                 "upload_5mb_p95_ms": upload_p95,
                 "upload_5mb_bytes": len(five_mb),
                 "targets": {"ratio_le": 1.5, "upload_p95_ms_le": 200, "worker_rss_mb_le": 500},

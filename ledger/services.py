@@ -72,13 +72,17 @@ def record_event(
     fingerprints: dict | None = None,
     event_id: uuid.UUID | None = None,
     enqueue: bool = True,
+    known_new: bool = False,
 ) -> uuid.UUID:
     """Record an event for the ledger inside the caller's transaction; returns its event id.
 
     Idempotent by `event_id`: passing an id that is already pending or appended records
     nothing new and returns the same id. Raises LedgerPayloadError on a bad payload.
-    On commit an append task is enqueued, unless `enqueue=False`: a caller that is itself a
-    worker task then calls `schedule_append()` after its commit, which signs in batches.
+    On commit the append task is scheduled (`schedule_append(inline=False)`: one delayed
+    task signs the events of a burst of requests in one batch), unless `enqueue=False`: a
+    caller that is itself a worker task then calls `schedule_append()` after its commit.
+    `known_new=True` skips the duplicate check (one query) for a caller that has proved,
+    under its own lock, that this event id was never recorded.
     """
     try:
         clean = clean_payload(event_type, payload)
@@ -88,7 +92,7 @@ def record_event(
     eid = uuid.UUID(str(event_id)) if event_id is not None else uuid.uuid4()
     # no savepoint: inside a caller's transaction an error here aborts that transaction anyway
     with transaction.atomic(savepoint=False):
-        if event_id is not None and _recorded(eid):
+        if event_id is not None and not known_new and _recorded(eid):
             return eid
         PendingEvent.objects.create(
             event_id=eid,
@@ -97,7 +101,7 @@ def record_event(
             fingerprints=canonical.dumps(fps) if fps is not None else None,
         )
     if enqueue:
-        transaction.on_commit(_enqueue_append)
+        transaction.on_commit(_schedule_from_request)
     return eid
 
 
@@ -134,8 +138,8 @@ _append_due = [0.0]  # when the append task this process scheduled last will run
 _since_append = [0]  # events this process recorded since it last appended
 
 
-def schedule_append() -> None:
-    """Sign the entry of an event a worker has just committed, in a batch with others.
+def schedule_append(*, inline: bool = True) -> None:
+    """Sign the entry of an event just committed, in a batch with others.
 
     Normally the append task is scheduled `append_delay()` seconds ahead, so the events
     recorded meanwhile (by this and other workers) are signed in ONE batch: one head lock,
@@ -143,12 +147,14 @@ def schedule_append() -> None:
     scheduled if this process already has a task due at least a quarter of the delay from
     now: that task has not started, so it will see the committed event. While the queue
     is busy that task may wait behind scans, so every `append_batch()`-th event this
-    process records is appended here and now, which bounds how long an entry waits. The
-    periodic checkpoint task appends anything a failed enqueue left behind."""
-    _since_append[0] += 1
-    if _since_append[0] >= append_batch():
-        append_soon()
-        return
+    process records is appended here and now, which bounds how long an entry waits
+    (`inline=False` on a request path: a web process never signs). The periodic checkpoint
+    task appends anything a failed enqueue left behind."""
+    if inline:
+        _since_append[0] += 1
+        if _since_append[0] >= append_batch():
+            append_soon()
+            return
     delay = append_delay()
     now = time.time()
     if _append_due[0] - now >= delay / 4:
@@ -162,6 +168,10 @@ def schedule_append() -> None:
         log.warning(
             "ledger: could not schedule the append task; the periodic task will append", exc_info=True
         )
+
+
+def _schedule_from_request() -> None:
+    schedule_append(inline=False)
 
 
 def _enqueue_append() -> None:

@@ -78,15 +78,15 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
 
 
 def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
-    """Wrap each object's data key ({object_id: data_key}) for each reader (None = the system),
-    replacing any wraps those objects had: one hybrid KEM wrap per (object, reader), each
-    reader's key pair looked up once (one query for all), rows written in one statement."""
+    """Wrap each NEW object's data key ({object_id: data_key}) for each reader (None = the
+    system): one hybrid KEM wrap per (object, reader), each reader's key pair looked up once
+    (one query for all), rows written in one statement. An object that already has wraps
+    is refused by the one-wrap-per-(object, reader) constraint (IntegrityError)."""
     publics = _public_keys(readers)
-    WrappedKey.objects.filter(object_id__in=list(data_keys)).delete()
-    _bulk_wrap(patient, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
+    _bulk_wrap(patient.pk, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
-def wrap_like(*, source, patient: User, data_keys: dict) -> None:
+def wrap_like(*, source, patient_id, data_keys: dict) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system and for exactly
     the readers holding a wrap of `source` (object ids, or a query of them; their public keys
     are read in one query).
@@ -103,17 +103,17 @@ def wrap_like(*, source, patient: User, data_keys: dict) -> None:
     }
     if None not in publics:
         publics[None] = bytes(keypair_for(None).public_key)
-    _bulk_wrap(patient, data_keys, publics)
+    _bulk_wrap(patient_id, data_keys, publics)
 
 
-def _bulk_wrap(patient: User, data_keys: dict, publics: dict) -> None:
+def _bulk_wrap(patient_id, data_keys: dict, publics: dict) -> None:
     """One WrappedKey row per (object, reader) in one statement; `publics` is {reader id or
     None (the system): public key}."""
     WrappedKey.objects.bulk_create(
         [
             WrappedKey(
                 object_id=object_id,
-                patient=patient,
+                patient_id=patient_id,
                 reader_id=reader_id,
                 wrapped=hybrid_kem.wrap(public, data_key, context=_wrap_context_id(object_id, reader_id)),
             )

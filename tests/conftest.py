@@ -129,3 +129,13 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: s
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_append_schedule(monkeypatch):
+    """The ledger's per-process append debounce starts empty in every test: a task this
+    process scheduled in an earlier test may have been purged from the broker since."""
+    from ledger import services
+
+    monkeypatch.setattr(services, "_append_due", [0.0])
+    monkeypatch.setattr(services, "_since_append", [0])

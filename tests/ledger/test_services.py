@@ -38,13 +38,18 @@ def test_record_event_rejects_bad_payloads(event_type, payload, match):
     assert not PendingEvent.objects.exists()
 
 
-def test_record_event_is_pending_and_enqueued_on_commit(django_capture_on_commit_callbacks, ledger_settings):
+def test_record_event_is_pending_and_scheduled_on_commit(django_capture_on_commit_callbacks, ledger_settings):
+    ledger_settings.LEDGER_APPEND_BATCH = 1  # a request path never signs inline, however many
     with mock.patch("ledger.tasks.append_pending_task.apply_async") as enqueue:
         with django_capture_on_commit_callbacks(execute=True):
             eid = record_event(
                 event_type="scan.registered",
                 payload={"scan_id": uuid.UUID(SCAN), "patient": PID, "pixel_sha256": "a" * 64, "score": 0.93},
             )
+        assert enqueue.call_count == 1
+        assert enqueue.call_args.kwargs["countdown"] == ledger_settings.LEDGER_APPEND_DELAY
+        with django_capture_on_commit_callbacks(execute=True):  # a burst shares that task
+            record_event(event_type="scan.accessed", payload={"scan_id": SCAN})
         assert enqueue.call_count == 1
     assert isinstance(eid, uuid.UUID)
     p = PendingEvent.objects.get(event_id=eid)
