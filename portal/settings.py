@@ -211,8 +211,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 LEDGER_ORIGIN = os.environ.get("LEDGER_ORIGIN", "qmedchain.local/ledger")
 LEDGER_CHECKPOINT_EVERY = int(os.environ.get("LEDGER_CHECKPOINT_EVERY", "64"))
 LEDGER_CHECKPOINT_SECONDS = int(os.environ.get("LEDGER_CHECKPOINT_SECONDS", "60"))
-# the pipeline's ledger entries are signed in batches (ledger.services.schedule_append): by an
-# append task this many seconds after a scan is recorded, or inline every N-th scan of a worker
+# ledger entries are signed in batches (ledger.services.schedule_append): by an append task
+# this many seconds after an event is recorded (by a request or a worker), or inline every
+# N-th scan of a worker
 LEDGER_APPEND_DELAY = float(os.environ.get("LEDGER_APPEND_DELAY", "0.25"))
 LEDGER_APPEND_BATCH = int(os.environ.get("LEDGER_APPEND_BATCH", "16"))
 QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))

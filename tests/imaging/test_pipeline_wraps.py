@@ -55,3 +55,22 @@ def test_a_wrap_copied_to_another_reader_does_not_unwrap(patient, clinician):
     WrappedKey.objects.create(object_id=preview.id, patient=patient, reader=other, wrapped=stolen.wrapped)
     with pytest.raises(keys.KeyAccessError):
         keys.unwrap_for(object_id=preview.id, reader=other)
+
+
+def test_wrap_many_refuses_to_overwrite_an_objects_wraps(patient, clinician):
+    """`wrap_many` is for new objects: wrapping a stored object's id again (say, with a key
+    an attacker chose) fails and leaves the existing wraps and key untouched."""
+    from django.db import IntegrityError, transaction
+
+    from imaging.crypto import envelope
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=clinician, patient=patient, file=upload_file(dicom_bytes(), "a.dcm"))
+    original = ScanObject.objects.get(scan=scan, kind=ObjectKind.ORIGINAL)
+    before = keys.unwrap_for(object_id=original.id, reader=clinician)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        keys.wrap_many(
+            patient=patient, readers=[None, clinician], data_keys={original.id: envelope.new_data_key()}
+        )
+    assert keys.unwrap_for(object_id=original.id, reader=clinician) == before
+    assert _readers(original) == {None, patient.pk, clinician.pk}
