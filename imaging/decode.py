@@ -64,10 +64,9 @@ def _gray_from_cv(img: np.ndarray) -> np.ndarray:
 
 
 def _scale_by_dtype(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / np.float32(255.0)
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / np.float32(65535.0)
+    if img.dtype in (np.uint8, np.uint16):  # divided in place: one float copy, not two
+        out = img.astype(np.float32)
+        return np.divide(out, np.float32(np.iinfo(img.dtype).max), out=out)
     if np.issubdtype(img.dtype, np.floating):
         return np.clip(img.astype(np.float32), 0.0, 1.0)
     raise DecodeError(f"Unsupported pixel type {img.dtype}.")

@@ -63,14 +63,18 @@ def pixel_sha256(matrix: np.ndarray) -> str:
 
 
 def to_png(image01: np.ndarray, *, max_side: int | None = None) -> bytes:
-    """8-bit grayscale PNG of a [0, 1] image (no metadata chunks)."""
-    img = np.clip(np.asarray(image01, dtype=np.float32), 0.0, 1.0)
+    """8-bit grayscale PNG of a [0, 1] image (no metadata chunks).
+
+    Values are clipped to [0, 1] after the downscale, not before: the same pixels for a
+    [0, 1] input, without a full-size copy (16 MB for a 2048 x 2048 image)."""
+    img = np.asarray(image01, dtype=np.float32)
     h, w = img.shape[:2]
     if max_side and max(h, w) > max_side:
         scale = max_side / max(h, w)
         img = cv2.resize(
             img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
         )
+    img = np.clip(img, 0.0, 1.0)
     u8 = np.round(img * 255.0).astype(np.uint8)
     ok, buf = cv2.imencode(".png", u8)
     if not ok:
