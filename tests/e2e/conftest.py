@@ -81,6 +81,12 @@ def new_page(browser, live_server):
     yield make
     for ctx in contexts:
         ctx.close()
+    # the pages' requests recorded ledger events: if the session's worker is up, let it
+    # append them (delayed task) before the transactional flush, which would deadlock with it
+    from tests.imaging.conftest import _worker_busy, drain_worker
+
+    if _worker_busy() is not None:
+        drain_worker(scans=False)
 
 
 def shot(page, journey: str, step: str) -> Path:
