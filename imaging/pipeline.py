@@ -5,8 +5,9 @@ queued -> preprocessing -> diagnosing -> encrypting -> storing -> recording -> d
 delivered again (worker killed, retry, duplicate message) finds the finished work in the
 database and does only what is missing:
 
-* every status change happens in a short transaction holding ``select_for_update`` on the
-  scan row, after re-reading the status, so two deliveries never both advance a step;
+* every status change is one conditional UPDATE (forward only, never out of ``failed``);
+  staging and recording each run in one transaction holding the scan's row lock (taken by
+  that UPDATE, or by ``select_for_update``), so two deliveries never both do a step;
 * decode / preprocess / diagnose are pure and deterministic; a redelivery recomputes them
   and checks the pixel SHA-256 against the one already recorded;
 * **encrypting** writes each derived object's ciphertext to `StagedObject` and wraps its
