@@ -12,3 +12,81 @@ def test_real_worker_runs_a_task_against_the_test_database(celery_worker):
     heartbeat.delay()
     row = wait_for(lambda: WorkerHeartbeat.objects.first(), timeout=60, what="the worker's heartbeat row")
     assert row.hostname.startswith("test-")
+
+
+def _worker_backends() -> set[tuple[int, object]]:
+    from django.db import connection
+
+    from portal.celery import WORKER_APPLICATION_NAME
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            [WORKER_APPLICATION_NAME],
+        )
+        return set(cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_keeps_its_database_connection_between_tasks(celery_worker):
+    """Celery's Django fixup would open a new PostgreSQL connection for every task."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_stat_activity is PostgreSQL's")
+    seen = []
+    for _ in range(3):
+        WorkerHeartbeat.objects.all().delete()
+        heartbeat.delay()
+        wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=60, what="the worker's heartbeat row")
+        seen.append(wait_for(_worker_backends, timeout=10, what="the worker's connection after its task"))
+    assert len(seen[0]) == 1, seen
+    assert seen[0] == seen[1] == seen[2], "the worker connected again for a later task"
+
+
+class _Request:
+    is_eager = False
+
+
+class _Task:
+    request = _Request()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_did_not_succeed_leaves_no_database_connection_behind():
+    from django.db import connection
+
+    from portal.celery import _db_after_task, _db_before_task
+
+    connection.ensure_connection()
+    kept = connection.connection
+    _db_before_task(task=_Task())
+    _db_after_task(task=_Task(), state="SUCCESS")
+    assert connection.connection is kept  # a healthy connection is reused
+    for state in ("FAILURE", "RETRY"):
+        connection.ensure_connection()
+        _db_after_task(task=_Task(), state=state)
+        assert connection.connection is None, state  # possibly interrupted mid-query: closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_is_replaced_before_the_next_task():
+    from django.db import connection, connections
+
+    from portal.celery import _db_before_task
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    connection.ensure_connection()
+    old_pid = connection.connection.info.backend_pid
+    other = connections.create_connection("default")  # the server ends it, as on a restart
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+    finally:
+        other.close()
+    _db_before_task(task=_Task())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != old_pid
