@@ -5,9 +5,11 @@ queued -> preprocessing -> diagnosing -> encrypting -> storing -> recording -> d
 delivered again (worker killed, retry, duplicate message) finds the finished work in the
 database and does only what is missing:
 
-* every status change is one conditional UPDATE (forward only, never out of ``failed``);
-  staging and recording each run in one transaction holding the scan's row lock (taken by
-  that UPDATE, or by ``select_for_update``), so two deliveries never both do a step;
+* every status change is one conditional UPDATE (forward only, never out of ``failed``)
+  that returns the status the row then has; staging and recording each run in one
+  transaction whose status UPDATE holds the scan's row lock until the commit, so two
+  deliveries never both do a step (``recording`` is therefore only ever committed together
+  with ``done``; a delivery counts itself with the first UPDATE, which returns the scan);
 * decode / preprocess / diagnose are pure and deterministic; a redelivery recomputes them
   and checks the pixel SHA-256 against the one already recorded;
 * **encrypting** writes each derived object's ciphertext to `StagedObject` and wraps its
@@ -38,7 +40,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from imaging import blobs, diagnosis, preprocess
@@ -89,7 +90,7 @@ def _before(status: str, target: str) -> bool:
 def _advance_sql(target: str, names: tuple[str, ...]) -> tuple[str, list]:
     """(SQL, leading params) of `_advance`'s UPDATE for these field names. Written once per
     shape because building and compiling the ORM's Case/When UPDATE cost ~0.5 ms, five
-    times per scan; plain SQL that SQLite and PostgreSQL both accept."""
+    times per scan; plain SQL that PostgreSQL and SQLite (3.35+, for RETURNING) accept."""
     q = connection.ops.quote_name
     opts = Scan._meta
     earlier = [s for s, i in STEP_INDEX.items() if i < STEP_INDEX[target]]
@@ -98,7 +99,7 @@ def _advance_sql(target: str, names: tuple[str, ...]) -> tuple[str, list]:
     sql = (
         f"UPDATE {q(opts.db_table)} SET {sets}, {status} = CASE WHEN {status} IN "
         f"({', '.join(['%s'] * len(earlier))}) THEN %s ELSE {status} END "
-        f"WHERE {q(opts.pk.column)} = %s AND {status} <> %s"
+        f"WHERE {q(opts.pk.column)} = %s AND {status} <> %s RETURNING {status}"
     )
     return sql, [*earlier, target]
 
@@ -106,7 +107,7 @@ def _advance_sql(target: str, names: tuple[str, ...]) -> tuple[str, list]:
 def _advance(scan: Scan, target: str, **fields) -> Scan:
     """Set `fields` and move the status forward to `target` (never back, never out of
     `failed`) in ONE conditional UPDATE -- atomic in the database without a transaction or
-    row lock -- and mirror the change on the in-memory `scan`."""
+    row lock -- and mirror the change, and the status the row now has, on `scan`."""
     now = timezone.now()
     names = tuple(sorted(fields))
     sql, status_params = _advance_sql(target, names)
@@ -118,15 +119,14 @@ def _advance(scan: Scan, target: str, **fields) -> Scan:
     pk = opts.pk.get_db_prep_value(scan.pk, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, *status_params, pk, ScanStatus.FAILED.value])
-        changed = cursor.rowcount
-    if not changed:
+        row = cursor.fetchone()
+    if row is None:
         reason = Scan.objects.filter(pk=scan.pk).values_list("failure_reason", flat=True).first()
         raise PipelineFailure(reason or "the scan was marked failed")
     for k, v in fields.items():
         setattr(scan, k, v)
     scan.updated_at = now
-    if _before(scan.status, target):
-        scan.status = target
+    scan.status = row[0]  # `target`, or a later status a concurrent delivery reached
     return scan
 
 
@@ -302,25 +302,50 @@ def _compute(scan: Scan, store) -> Derived:
     return Derived(decoded=decoded, matrix=matrix, pixel_sha256=preprocess.pixel_sha256(matrix), ghost=ghost)
 
 
+@functools.lru_cache(maxsize=1)
+def _count_delivery_sql() -> tuple[str, list]:
+    q = connection.ops.quote_name
+    opts = Scan._meta
+    status = q("status")
+    columns = ", ".join(q(f.column) for f in opts.concrete_fields)
+    sql = (
+        f"UPDATE {q(opts.db_table)} SET {q('attempts')} = {q('attempts')} + 1, {q('updated_at')} = %s, "
+        f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END "
+        f"WHERE {q(opts.pk.column)} = %s AND {status} NOT IN (%s, %s) RETURNING {columns}"
+    )
+    return sql, [ScanStatus.QUEUED.value, ScanStatus.PREPROCESSING.value]
+
+
+def _count_delivery(scan_id) -> Scan | None:
+    """Count this delivery and, if nothing is done yet, show `preprocessing`: ONE UPDATE that
+    returns the scan as it now is, or None if it is done, failed or gone."""
+    sql, status_params = _count_delivery_sql()
+    opts = Scan._meta
+    now = opts.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    pk = opts.pk.get_db_prep_value(opts.pk.to_python(scan_id), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *status_params, pk, ScanStatus.DONE.value, ScanStatus.FAILED.value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(opts.concrete_fields, row, strict=True):
+        col = field.get_col(opts.db_table)
+        for convert in [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]:
+            value = convert(value, col, connection)
+        values.append(value)
+    return Scan.from_db(connection.alias, [f.attname for f in opts.concrete_fields], values)
+
+
 def run(scan_id) -> str:
     """Run (or resume) the pipeline for one scan; returns the final status."""
-    counted = (  # count the delivery and, if nothing is done yet, show `preprocessing`
-        Scan.objects.filter(pk=scan_id)
-        .exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
-        .update(
-            attempts=F("attempts") + 1,
-            updated_at=timezone.now(),
-            status=Case(
-                When(status=ScanStatus.QUEUED, then=Value(ScanStatus.PREPROCESSING)), default=F("status")
-            ),
-        )
-    )
-    scan = Scan.objects.filter(pk=scan_id).first()
+    scan = _count_delivery(scan_id)
     if scan is None:
-        log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
-        return "missing"
-    if not counted:
-        return scan.status
+        scan = Scan.objects.filter(pk=scan_id).only("status").first()
+        if scan is None:
+            log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
+            return "missing"
+        return scan.status  # done or failed already
     if scan.attempts > MAX_ATTEMPTS:
         mark_failed(
             scan_id,
@@ -411,11 +436,10 @@ def run(scan_id) -> str:
             _stage_delay("stored")
         stored.append(staged)
 
-    # --- recording: ONE transaction creates the ScanObjects from the staged rows, deletes
-    # those rows, records `scan.registered` for the ledger and marks the scan done; the
-    # entry is signed shortly after, in a batch with the other scans recorded meanwhile
-    _advance(scan, ScanStatus.RECORDING)
-    _stage_delay("recording")
+    # --- recording: ONE transaction moves the scan to `recording` (its row lock), creates the
+    # ScanObjects from the staged rows, deletes those rows, records `scan.registered` for
+    # the ledger and marks the scan done; the entry is signed shortly after, in a batch
+    # with the other scans recorded meanwhile
     _commit_and_record(scan, stored, store)
     from ledger.services import schedule_append
 
@@ -502,14 +526,14 @@ def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
 
 
 def _commit_and_record(scan: Scan, stored: list, store) -> None:
-    """One transaction: ScanObjects from the staged rows, staged rows deleted, the ledger
-    event recorded, status `done`."""
+    """One transaction: status `recording` (the UPDATE holds the scan's row lock until the
+    commit), ScanObjects from the staged rows, staged rows deleted, the ledger event
+    recorded, status `done`."""
     with transaction.atomic():
-        locked = Scan.objects.select_for_update().filter(pk=scan.pk).values("status", "failure_reason").get()
-        if locked["status"] == ScanStatus.FAILED:
-            raise PipelineFailure(locked["failure_reason"] or "the scan was marked failed")
-        if locked["status"] == ScanStatus.DONE:
+        _advance(scan, ScanStatus.RECORDING)  # PipelineFailure if the scan was marked failed
+        if scan.status == ScanStatus.DONE:
             return  # a concurrent delivery finished it
+        _stage_delay("recording")
         have = {o.kind: o for o in ScanObject.objects.filter(scan_id=scan.pk)}
         current = {s.id: s for s in StagedObject.objects.filter(pk__in=[s.pk for s in stored])}
         new = []
