@@ -93,7 +93,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'qmedchain.sqlite3'}"),
         # persistent connections (checked before reuse): a new PostgreSQL connection per
-        # Celery task or request cost the pipeline several ms per scan
+        # Celery task or request cost the pipeline several ms per scan (workers: see
+        # portal/celery.py, Celery's own default is one connection per task)
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
