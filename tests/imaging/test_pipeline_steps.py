@@ -1,0 +1,73 @@
+"""The pipeline's hand-written status statements, on whichever database the suite runs
+(PostgreSQL in `make test`, SQLite in the smoke run): they must read back exactly what the
+ORM would, and never move a scan back or out of `failed`."""
+
+import uuid
+
+import pytest
+
+from imaging import pipeline
+from imaging.models import Scan, ScanStatus
+from tests.imaging.conftest import png_bytes, upload_file
+
+
+def _fields(scan: Scan) -> dict:
+    return {f.attname: getattr(scan, f.attname) for f in Scan._meta.concrete_fields}
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_a_delivery_is_counted_and_the_scan_returned_as_stored(patient):
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 48), "a.png"))
+    got = pipeline._count_delivery(scan.pk)
+    stored = Scan.objects.get(pk=scan.pk)
+    assert (got.status, got.attempts) == (ScanStatus.PREPROCESSING, 1)
+    assert _fields(got) == _fields(stored)  # every column converted as the ORM converts it
+    assert isinstance(got.id, uuid.UUID) and got.patient_id == patient.pk
+    again = pipeline._count_delivery(str(scan.pk))  # a second delivery: counted, status kept
+    assert (again.status, again.attempts) == (ScanStatus.PREPROCESSING, 2)
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+@pytest.mark.parametrize("final", [ScanStatus.DONE, ScanStatus.FAILED])
+def test_a_finished_scan_is_not_counted_or_touched(patient, final):
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 48), "a.png"))
+    Scan.objects.filter(pk=scan.pk).update(status=final)
+    assert pipeline._count_delivery(scan.pk) is None
+    assert pipeline.run(scan.pk) == final
+    scan.refresh_from_db()
+    assert (scan.status, scan.attempts) == (final, 0)
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_a_deleted_scan_is_reported_missing():
+    assert pipeline.run(uuid.uuid4()) == "missing"
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_status_moves_forward_only_and_reports_the_rows_status(patient):
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 48), "a.png"))
+    pipeline._advance(scan, ScanStatus.STORING, width=64)
+    assert scan.status == ScanStatus.STORING
+    stale = Scan.objects.get(pk=scan.pk)
+    stale.status = ScanStatus.PREPROCESSING  # a delivery that still thinks it is early on
+    pipeline._advance(stale, ScanStatus.DIAGNOSING, height=48)
+    assert stale.status == ScanStatus.STORING  # not moved back; told where the row is
+    assert Scan.objects.filter(pk=scan.pk).values_list("status", "width", "height").get() == (
+        ScanStatus.STORING,
+        64,
+        48,
+    )
+    Scan.objects.filter(pk=scan.pk).update(status=ScanStatus.FAILED, failure_reason="stopped by hand")
+    with pytest.raises(pipeline.PipelineFailure, match="stopped by hand"):
+        pipeline._advance(scan, ScanStatus.RECORDING)
+    assert Scan.objects.get(pk=scan.pk).status == ScanStatus.FAILED
