@@ -20,12 +20,6 @@ WORKER_APPLICATION_NAME = "qmedchain-worker"
 # query) leaves no connection behind: its connection is closed, not checked.
 
 
-def _db_connections():
-    from django.db import connections
-
-    return connections.all(initialized_only=True)
-
-
 @task_prerun.connect
 def _db_before_task(task=None, **kwargs):
     if task is not None and not task.request.is_eager:
@@ -43,7 +37,9 @@ def _db_after_task(task=None, state=None, **kwargs):
 
         close_old_connections()
         return
-    for conn in _db_connections():
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
         conn.close()
 
 
