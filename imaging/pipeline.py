@@ -36,6 +36,7 @@ import logging
 import os
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -269,6 +270,16 @@ class Derived:
     matrix: object  # np.ndarray 128x128 float32
     pixel_sha256: str
     ghost: GhostResult | None = None
+    preview: Future | None = None  # the preview PNG, encoded meanwhile by a thread
+
+
+def _render_preview_meanwhile(display) -> Future:
+    """Encode the preview PNG on this process's preview thread while the caller goes on
+    (OpenCV releases the GIL: the ~2-8 ms encode overlaps the diagnosis and the status
+    updates)."""
+    from portal.threads import pool
+
+    return pool("scan-preview", 1).submit(preprocess.render_preview, display)
 
 
 def _compute(scan: Scan, store) -> Derived:
@@ -298,8 +309,15 @@ def _compute(scan: Scan, store) -> Derived:
         except Exception as exc:  # noqa: BLE001 - QuantumParamError or numerical trouble
             raise PipelineFailure(f"The simulated ghost-imaging acquisition failed: {exc}") from exc
         decoded = dataclasses.replace(decoded, display=ghost.image)
+    preview = _render_preview_meanwhile(decoded.display)
     matrix = preprocess.preprocess(decoded.display)
-    return Derived(decoded=decoded, matrix=matrix, pixel_sha256=preprocess.pixel_sha256(matrix), ghost=ghost)
+    return Derived(
+        decoded=decoded,
+        matrix=matrix,
+        pixel_sha256=preprocess.pixel_sha256(matrix),
+        ghost=ghost,
+        preview=preview,
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -449,7 +467,9 @@ def run(scan_id) -> str:
 
 def _plaintexts(derived: Derived) -> dict:
     return {
-        ObjectKind.PREVIEW: preprocess.render_preview(derived.decoded.display),
+        ObjectKind.PREVIEW: derived.preview.result()
+        if derived.preview is not None
+        else preprocess.render_preview(derived.decoded.display),
         ObjectKind.MATRIX: preprocess.canonical_bytes(derived.matrix),
     }
 

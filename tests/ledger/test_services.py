@@ -68,7 +68,9 @@ def test_record_event_idempotent_by_event_id(ledger_settings):
     assert Entry.objects.count() == 1 and not PendingEvent.objects.exists()
 
 
-def test_append_signs_chains_and_checkpoints(ledger_settings):
+@pytest.mark.parametrize("threads", [1, 4])
+def test_append_signs_chains_and_checkpoints(ledger_settings, threads):
+    ledger_settings.LEDGER_SIGN_THREADS = threads  # 4: a batch's leaves are signed concurrently
     ids = [
         record_event(event_type="scan.accessed", payload={"scan_id": SCAN, "actor": PID}) for _ in range(7)
     ]
@@ -85,6 +87,10 @@ def test_append_signs_chains_and_checkpoints(ledger_settings):
             bytes(fkey.public_key), chain.entry_message(bytes(e.leaf_hash)), bytes(e.signature)
         )
         prev = bytes(e.leaf_hash)
+    # each signature belongs to its own entry (signed concurrently, they must not be shuffled)
+    assert not note.falcon_512.verify(
+        bytes(fkey.public_key), chain.entry_message(bytes(entries[4].leaf_hash)), bytes(entries[5].signature)
+    )
     # checkpoint every 5 entries: one at size 7 (first batch of 3 did not reach 5)
     assert list(Checkpoint.objects.values_list("tree_size", flat=True)) == [7]
     assert create_checkpoint() is None  # nothing new
