@@ -443,6 +443,7 @@ def run(scan_id) -> str:
         to_store = staged_now  # all staged by this delivery, under the row lock
     else:
         to_store = StagedObject.objects.filter(scan_id=scan_id).order_by("kind")
+    puts = []  # (staged row, ciphertext) whose blob is not in the store yet
     for staged in to_store:
         ct = ciphertexts.get(staged.id)
         if ct is None and not (staged.cid and store.exists(staged.cid)):
@@ -450,9 +451,11 @@ def run(scan_id) -> str:
                 derived = _compute(scan, store)
             ct = _restage(scan, staged, _plaintexts(derived)[staged.kind])
         if ct is not None:
-            staged.cid = store.put(ct)  # StorageUnavailable -> task retries
-            _stage_delay("stored")
+            puts.append((staged, ct))
         stored.append(staged)
+    for (staged, _ct), cid in zip(puts, _put_all(store, [ct for _s, ct in puts]), strict=True):
+        staged.cid = cid
+        _stage_delay("stored")
 
     # --- recording: ONE transaction moves the scan to `recording` (its row lock), creates the
     # ScanObjects from the staged rows, deletes those rows, records `scan.registered` for
@@ -463,6 +466,16 @@ def run(scan_id) -> str:
 
     schedule_append()
     return ScanStatus.DONE
+
+
+def _put_all(store, blobs_: list[bytes]) -> list[str]:
+    """Put the blobs at once (each put waits mostly on its fsyncs or on the IPFS node), in
+    order; StorageUnavailable from any of them -> the task retries."""
+    if len(blobs_) <= 1:
+        return [store.put(b) for b in blobs_]
+    from portal.threads import pool
+
+    return list(pool("blob-put", len(DERIVED_KINDS)).map(store.put, blobs_))
 
 
 def _plaintexts(derived: Derived) -> dict:

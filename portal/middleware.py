@@ -1,3 +1,5 @@
+import time
+
 from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -42,3 +44,30 @@ class SecondFactorRequiredMiddleware:
                 )
             return redirect(reverse("2fa-verify" if has_device else "2fa-setup"))
         return self.get_response(request)
+
+
+SESSION_REFRESHED_KEY = "_qmc_refreshed"
+
+
+class SessionIdleRefreshMiddleware:
+    """The inactivity timeout (``SESSION_COOKIE_AGE`` idle seconds) without a session write on
+    every request: a signed-in session is saved, and its expiry pushed back, at most once per
+    ``QMC_SESSION_REFRESH_SECONDS`` (default 60). The session therefore ends between
+    AGE - REFRESH and AGE seconds after the last request, instead of exactly AGE. Must come
+    right after Django's SessionMiddleware (its save happens after this runs)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is None or session.session_key is None or session.is_empty():
+            return response  # no stored session (anonymous, or just logged out)
+        now = int(time.time())
+        if (
+            session.modified
+            or now - int(session.get(SESSION_REFRESHED_KEY, 0)) >= settings.QMC_SESSION_REFRESH_SECONDS
+        ):
+            session[SESSION_REFRESHED_KEY] = now  # saved (with a new expiry) by SessionMiddleware
+        return response

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.middleware.SessionIdleRefreshMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -138,7 +139,9 @@ OTP_TOTP_ISSUER = "QMedChain"
 
 # inactivity timeout: the session expires after this many idle seconds
 SESSION_COOKIE_AGE = int(os.environ.get("QMC_SESSION_IDLE_SECONDS", "1800"))
-SESSION_SAVE_EVERY_REQUEST = True
+# ...pushed back at most once a minute, not by a database write on every request
+# (portal.middleware.SessionIdleRefreshMiddleware)
+QMC_SESSION_REFRESH_SECONDS = int(os.environ.get("QMC_SESSION_REFRESH_SECONDS", "60"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

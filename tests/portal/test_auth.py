@@ -154,3 +154,33 @@ def test_second_factor_is_optional_for_patients_by_default_but_configurable(clie
     assert client.get(reverse("home")).status_code == 200
     settings.QMC_2FA_REQUIRED_ROLES = ["patient"]
     assert client.get(reverse("home"))["Location"] == reverse("2fa-setup")
+
+
+def _expiry(client):
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.get(pk=client.session.session_key).expire_date
+
+
+@pytest.mark.smoke
+def test_idle_session_is_refreshed_at_most_once_per_window_and_expires_when_idle(client, settings):
+    patient = PatientFactory()
+    assert login(client, patient.username).status_code == 302
+    first = _expiry(client)
+    # within the refresh window: no session write, the expiry stays
+    time.sleep(0.01)
+    response = client.get(reverse("home"))
+    assert response.status_code == 200 and settings.SESSION_COOKIE_NAME not in response.cookies
+    assert _expiry(client) == first
+    # once the window has passed, a request pushes the expiry back
+    settings.QMC_SESSION_REFRESH_SECONDS = 0
+    time.sleep(0.01)
+    assert client.get(reverse("home")).status_code == 200
+    assert _expiry(client) > first
+    # idle past the timeout: the session is gone and the user must log in again
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    Session.objects.filter(pk=client.session.session_key).update(expire_date=timezone.now())
+    response = client.get(reverse("home"))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
