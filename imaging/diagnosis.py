@@ -75,10 +75,16 @@ def predict_with(model: _MLModel, image128: np.ndarray) -> Prediction:
 
 def active_model():
     """(registry row, loaded model) of the active pneumonia model."""
-    from imaging.services import ModelRegistryError, model_ensure_active
+    from imaging.models import DiagnosisModel
+    from imaging.services import TASK, ModelRegistryError, model_ensure_active
 
     try:
-        row = model_ensure_active()
+        # once per scan: only the columns checked here (the model card is ~5 KB)
+        row = (
+            DiagnosisModel.objects.filter(task=TASK, is_active=True)
+            .only("task", "kind", "model_id", "version", "sha256")
+            .first()
+        ) or model_ensure_active()
     except ModelRegistryError as exc:
         raise ModelUnavailable(str(exc)) from exc
     model = load(row.kind)
