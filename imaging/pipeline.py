@@ -679,10 +679,7 @@ def _record_locked(scan: Scan, objects: list) -> None:
         # same transaction, so the event cannot have been recorded before
         known_new=True,
     )
-    Scan.objects.filter(pk=scan.pk).update(
-        ledger_event_id=event_id, status=ScanStatus.DONE, failure_reason="", updated_at=timezone.now()
-    )
-    scan.ledger_event_id, scan.status, scan.failure_reason = event_id, ScanStatus.DONE, ""
+    _advance(scan, ScanStatus.DONE, ledger_event_id=event_id, failure_reason="")
 
 
 def requeue_stalled(*, older_than_seconds: float) -> list[str]:
