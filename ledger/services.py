@@ -122,7 +122,7 @@ def append_soon() -> int:
         return append_all()
     except Exception:  # noqa: BLE001 - the task (or the periodic checkpoint task) appends later
         log.warning("ledger: inline append failed; enqueueing the append task", exc_info=True)
-        _enqueue_append()
+        enqueue_append()
         return 0
 
 
@@ -151,6 +151,11 @@ def schedule_append(*, inline: bool = True) -> None:
     (`inline=False` on a request path: a web process never signs). The periodic checkpoint
     task appends anything a failed enqueue left behind."""
     if inline:
+        from ledger import appender
+
+        if appender.running():  # a worker process's appender thread signs meanwhile
+            appender.notify()
+            return
         _since_append[0] += 1
         if _since_append[0] >= append_batch():
             append_soon()
@@ -174,7 +179,7 @@ def _schedule_from_request() -> None:
     schedule_append(inline=False)
 
 
-def _enqueue_append() -> None:
+def enqueue_append() -> None:
     try:
         from ledger.tasks import append_pending_task
 

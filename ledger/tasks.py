@@ -19,8 +19,12 @@ from django.db import OperationalError
     max_retries=5,
 )
 def append_pending_task(max_batch: int = 256) -> int:
+    from ledger import appender
     from ledger.services import append_all
 
+    if appender.running():  # this worker process's appender thread does it, off the task queue
+        appender.notify()
+        return 0
     return append_all(max_batch=max_batch)
 
 

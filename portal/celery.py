@@ -1,7 +1,13 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -51,3 +57,22 @@ def _name_worker_connections(**kwargs):
     for db in settings.DATABASES.values():
         if db["ENGINE"].endswith("postgresql"):
             db.setdefault("OPTIONS", {}).setdefault("application_name", WORKER_APPLICATION_NAME)
+
+
+@worker_process_init.connect
+def _start_ledger_appender(**kwargs):
+    """Each pool process signs and appends ledger entries on its own thread
+    (`ledger.appender`), so scans do not wait for signatures."""
+    from django.conf import settings
+
+    if settings.LEDGER_APPENDER_THREAD:
+        from ledger import appender
+
+        appender.start()
+
+
+@worker_process_shutdown.connect
+def _stop_ledger_appender(**kwargs):
+    from ledger import appender
+
+    appender.stop()  # its last batch; anything later stays pending for the next appender

@@ -223,6 +223,8 @@ LEDGER_CHECKPOINT_SECONDS = int(os.environ.get("LEDGER_CHECKPOINT_SECONDS", "60"
 # N-th scan of a worker
 LEDGER_APPEND_DELAY = float(os.environ.get("LEDGER_APPEND_DELAY", "0.25"))
 LEDGER_APPEND_BATCH = int(os.environ.get("LEDGER_APPEND_BATCH", "16"))
+# worker processes (on PostgreSQL) sign and append on a thread of their own (ledger.appender)
+LEDGER_APPENDER_THREAD = os.environ.get("LEDGER_APPENDER_THREAD", "1") == "1"
 # threads that sign one append batch at once (pqcrypto's Falcon releases the GIL); 1 = in turn
 LEDGER_SIGN_THREADS = int(os.environ.get("LEDGER_SIGN_THREADS", str(min(4, os.cpu_count() or 1))))
 QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))

@@ -173,12 +173,29 @@ def drain_worker(timeout: float = 60.0, *, scans: bool = True) -> None:
             scans and Scan.objects.exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED]).exists()
         )
         if worker is not None:  # a worker is up, so recorded events get appended: wait for them
-            busy = busy or PendingEvent.objects.exists()
+            busy = busy or PendingEvent.objects.exists() or _appender_busy()
         if not busy and _queue_length() == 0:
             time.sleep(1.0)  # let the last delivered task finish its transaction
-            if _queue_length() == 0 and not _worker_busy():
+            if _queue_length() == 0 and not _worker_busy() and not _appender_busy():
                 return
         time.sleep(0.2)
+
+
+def _appender_busy() -> bool:
+    """A worker's ledger appender thread (`ledger.appender`) is inside a transaction or query."""
+    from django.db import connection
+
+    from ledger.appender import APPLICATION_NAME
+
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s AND state <> 'idle'",
+            [APPLICATION_NAME],
+        )
+        return cursor.fetchone()[0] > 0
 
 
 @pytest.fixture

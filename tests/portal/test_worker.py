@@ -14,7 +14,7 @@ def test_real_worker_runs_a_task_against_the_test_database(celery_worker):
     assert row.hostname.startswith("test-")
 
 
-def _worker_backends() -> set[tuple[int, object]]:
+def _worker_backends(name: str | None = None) -> set[tuple[int, object]]:
     from django.db import connection
 
     from portal.celery import WORKER_APPLICATION_NAME
@@ -23,9 +23,35 @@ def _worker_backends() -> set[tuple[int, object]]:
         cursor.execute(
             "SELECT pid, backend_start FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = %s",
-            [WORKER_APPLICATION_NAME],
+            [name or WORKER_APPLICATION_NAME],
         )
         return set(cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_process_runs_a_ledger_appender_thread(celery_worker):
+    """Scans do not wait for their Falcon signatures: each pool process appends on a thread
+    with a connection of its own (ledger.appender)."""
+    from django.db import connection
+
+    from ledger.appender import APPLICATION_NAME
+    from ledger.models import Entry
+    from ledger.services import record_event
+    from ledger.tasks import append_pending_task
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the appender thread runs on PostgreSQL only")
+    event = record_event(
+        event_type="scan.accessed",
+        payload={
+            "scan_id": "6f1c7e2a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
+            "actor": "0123456789abcdef0123456789abcdef",
+        },
+        enqueue=False,
+    )
+    append_pending_task.delay()  # the task only wakes the thread
+    wait_for(lambda: Entry.objects.filter(event_id=event).exists(), timeout=60, what="the appended entry")
+    assert len(_worker_backends(APPLICATION_NAME)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
