@@ -17,13 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
-# a wake-up waits this long for more events, so a burst is signed in one batch
-GATHER_SECONDS = 0.02
+# after a wake-up the thread gathers events for up to this long, or until a batch of
+# LEDGER_APPEND_BATCH is waiting, so that they are appended in one transaction
+GATHER_SECONDS = 0.1
 
-_wake = threading.Event()
+_cond = threading.Condition()
+_waiting = [0]  # events notified since the thread last took a batch
 _stop = threading.Event()
 _thread: list = [None, None]  # [threading.Thread, pid it was started in]
 backend_pid: list = [None]  # the thread's PostgreSQL backend, once connected
@@ -35,9 +38,16 @@ def running() -> bool:
     return thread is not None and pid == os.getpid() and thread.is_alive()
 
 
-def notify() -> None:
-    """Ask the thread to append what is pending (returns at once)."""
-    _wake.set()
+def notify(events: int = 1) -> None:
+    """Tell the thread that `events` were recorded (returns at once)."""
+    with _cond:
+        _waiting[0] += events
+        _cond.notify()
+
+
+def on_thread() -> bool:
+    """True when called on the appender thread."""
+    return threading.current_thread() is _thread[0]
 
 
 def start() -> bool:
@@ -49,7 +59,7 @@ def start() -> bool:
     if connection.vendor != "postgresql":
         return False
     _stop.clear()
-    _wake.set()  # anything left pending by an earlier process is appended first
+    notify()  # anything left pending by an earlier process is appended first
     thread = threading.Thread(target=_loop, name="ledger-appender", daemon=True)
     _thread[:] = [thread, os.getpid()]
     thread.start()
@@ -62,7 +72,7 @@ def stop(timeout: float = 10.0) -> None:
     if thread is None or pid != os.getpid():
         return
     _stop.set()
-    _wake.set()
+    notify()
     thread.join(timeout)
     _thread[:] = [None, None]
 
@@ -74,9 +84,7 @@ def _loop() -> None:
 
     try:
         while not _stop.is_set():
-            _wake.wait()
-            _stop.wait(GATHER_SECONDS)
-            _wake.clear()  # a notify from here on runs the loop once more
+            _gather(services.append_batch())
             close_old_connections()  # this thread's connection: health-checked, or replaced
             try:
                 _name_connection(connection)
@@ -89,6 +97,18 @@ def _loop() -> None:
                 services.enqueue_append()
     finally:
         connection.close()
+
+
+def _gather(batch: int) -> None:
+    """Wait for a notification, then for more: until `batch` events are waiting or
+    GATHER_SECONDS have passed (or the thread is being stopped)."""
+    with _cond:
+        while not _waiting[0] and not _stop.is_set():
+            _cond.wait()
+        deadline = time.monotonic() + GATHER_SECONDS
+        while _waiting[0] < batch and not _stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            _cond.wait(left)
+        _waiting[0] = 0  # a notification from here on is the next batch's
 
 
 APPLICATION_NAME = "qmedchain-ledger-appender"

@@ -377,8 +377,10 @@ def _falcon_sign_all(signer: note.Signer, leaves: list[bytes]) -> list[bytes]:
     """Falcon-512 signatures of `leaves`, in order. pqcrypto's C signer releases the GIL, so
     a batch is signed by ``LEDGER_SIGN_THREADS`` threads at once (the signing is ~3 ms per
     entry and holds the ledger head lock)."""
+    from ledger import appender
+
     threads = int(getattr(settings, "LEDGER_SIGN_THREADS", 1))
-    if threads <= 1 or len(leaves) <= 1:
+    if threads <= 1 or len(leaves) <= 1 or appender.on_thread():  # that thread is off the scans' path
         return [_falcon_sign(signer, leaf) for leaf in leaves]
     from portal.threads import pool
 
