@@ -152,11 +152,21 @@ def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
 
 
 def _unwrap_and_decrypt(obj: ScanObject, *, reader, store) -> tuple[bytes, bytes]:
-    """(data key, plaintext) of one stored object: key unwrapped for `reader`, blob fetched,
-    its SHA-256 checked, AES-256-GCM decrypted."""
-    from portal.keys import unwrap_for
+    """(data key, plaintext) of one stored object: key unwrapped for `reader` (with the
+    wrap read along with `obj` when it was, see `_original`), blob fetched, its SHA-256
+    checked, AES-256-GCM decrypted."""
+    from portal.keys import unwrap_columns, unwrap_for
 
-    key = unwrap_for(object_id=obj.id, reader=reader)
+    if hasattr(obj, "wrapped"):
+        key = unwrap_columns(
+            object_id=obj.id,
+            reader=reader,
+            wrapped=obj.wrapped,
+            sealed=obj.sealed,
+            fingerprint=obj.fingerprint,
+        )
+    else:
+        key = unwrap_for(object_id=obj.id, reader=reader)
     blob = (store or blobs.store()).get(obj.cid)
     if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
         raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
@@ -282,8 +292,21 @@ def _render_preview_meanwhile(display) -> Future:
     return pool("scan-preview", 1).submit(preprocess.render_preview, display)
 
 
+def _original(scan: Scan) -> ScanObject:
+    """The scan's original, read with its data key wrapped for the system (one query)."""
+    from django.db.models import OuterRef
+
+    from portal.keys import wrap_columns
+
+    return (
+        ScanObject.objects.filter(scan_id=scan.pk, kind=ObjectKind.ORIGINAL)
+        .annotate(**wrap_columns(reader=None, object_ref=OuterRef("id")))
+        .get()
+    )
+
+
 def _compute(scan: Scan, store) -> Derived:
-    original = ScanObject.objects.get(scan=scan, kind=ObjectKind.ORIGINAL)
+    original = _original(scan)
     try:
         data = read_object(original, reader=None, store=store)
     except (BlobCorrupted, BlobNotFound) as exc:

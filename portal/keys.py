@@ -123,6 +123,32 @@ def _bulk_wrap(patient_id, data_keys: dict, publics: dict) -> None:
     )
 
 
+def wrap_columns(*, reader: User | None, object_ref) -> dict:
+    """Annotations that read, with the object's row, its data key wrapped for `reader` (the
+    system for None) and that reader's sealed private key: ``wrapped``, ``sealed``,
+    ``fingerprint``. `object_ref`: the object id, or an OuterRef to it."""
+    keypair = UserKeyPair.objects.filter(Q(is_system=True) if reader is None else Q(user_id=reader.pk))
+    wrap = WrappedKey.objects.filter(object_id=object_ref, reader=reader)
+    return {
+        "wrapped": Subquery(wrap.values("wrapped")[:1]),
+        "sealed": Subquery(keypair.values("sealed_private_key")[:1]),
+        "fingerprint": Subquery(keypair.values("fingerprint")[:1]),
+    }
+
+
+def unwrap_columns(*, object_id: uuid.UUID, reader: User | None, wrapped, sealed, fingerprint) -> bytes:
+    """The data key from the values `wrap_columns` read."""
+    if wrapped is None:
+        raise KeyAccessError("no data key is wrapped for this reader")
+    if sealed is None:
+        raise KeyAccessError("the reader has no key pair")
+    private = keyvault.unseal(bytes(sealed), context=_seal_context(fingerprint))
+    try:
+        return hybrid_kem.unwrap(private, bytes(wrapped), context=_wrap_context(object_id, reader))
+    except hybrid_kem.UnwrapError as exc:
+        raise KeyAccessError("the wrapped data key failed authentication") from exc
+
+
 def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
     """The data key of `object_id` wrapped for `reader` (the system for None); the wrap and
     the reader's sealed private key are read in one query."""
@@ -138,13 +164,7 @@ def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
     )
     if row is None:
         raise KeyAccessError("no data key is wrapped for this reader")
-    if row["sealed"] is None:
-        raise KeyAccessError("the reader has no key pair")
-    private = keyvault.unseal(bytes(row["sealed"]), context=_seal_context(row["fingerprint"]))
-    try:
-        return hybrid_kem.unwrap(private, bytes(row["wrapped"]), context=_wrap_context(object_id, reader))
-    except hybrid_kem.UnwrapError as exc:
-        raise KeyAccessError("the wrapped data key failed authentication") from exc
+    return unwrap_columns(object_id=object_id, reader=reader, **row)
 
 
 def delete_wraps(*, reader: User, object_ids) -> int:
