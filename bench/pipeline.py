@@ -253,7 +253,13 @@ def main() -> None:
             marks.append((target, time.perf_counter()))
         return real_advance(scan_id, target, **kw)
 
-    pipeline._advance = timed_advance
+    real_finish = pipeline._finish
+
+    def timed_finish(scan):  # the recording transaction's first statement
+        marks.append(("recording", time.perf_counter()))
+        return real_finish(scan)
+
+    pipeline._advance, pipeline._finish = timed_advance, timed_finish
     stage_samples: dict[str, list[float]] = {}
     from imaging.services import scan_upload
 
@@ -269,7 +275,7 @@ def main() -> None:
         for name, t in marks:
             stage_samples.setdefault(f"{prev_name}->{name}", []).append((t - prev_t) * 1000)
             prev_name, prev_t = name, t
-    pipeline._advance = real_advance
+    pipeline._advance, pipeline._finish = real_advance, real_finish
     # the scans' ledger entries are signed in one batch after the delay (the append task's
     # work, done here in-process): its cost per scan is part of the in-process figure
     t0 = time.perf_counter()

@@ -8,8 +8,9 @@ database and does only what is missing:
 * every status change is one conditional UPDATE (forward only, never out of ``failed``)
   that returns the status the row then has; staging and recording each run in one
   transaction whose status UPDATE holds the scan's row lock until the commit, so two
-  deliveries never both do a step (``recording`` is therefore only ever committed together
-  with ``done``; a delivery counts itself with the first UPDATE, which returns the scan);
+  deliveries never both do a step (``recording`` is the transaction that marks the scan
+  ``done``, so it is never committed as a status of its own; a delivery counts itself with
+  the first UPDATE, which returns the scan);
 * decode / preprocess / diagnose are pure and deterministic; a redelivery recomputes them
   and checks the pixel SHA-256 against the one already recorded;
 * **encrypting** writes each derived object's ciphertext to `StagedObject` and wraps its
@@ -18,8 +19,8 @@ database and does only what is missing:
 * **storing** puts the staged ciphertext in the blob store (``put`` of the same bytes
   returns the same CID, so a redelivery cannot orphan a blob) and, in one transaction,
   creates the ScanObject and deletes the staged row;
-* **recording** calls ``ledger.services.record_event`` with an event id derived from the
-  scan id (the ledger ignores a second call with the same id) and marks the scan done.
+* **recording** marks the scan done and, in the same transaction, creates its ScanObjects
+  and calls ``ledger.services.record_event`` with an event id derived from the scan id.
 
 ``Scan.attempts`` counts deliveries; more than ``MAX_ATTEMPTS`` marks the scan failed
 (poison-message guard). For the reliability tests ``QMC_TEST_STAGE_DELAY`` (e.g.
@@ -458,8 +459,7 @@ def run(scan_id) -> str:
         ciphertexts, staged_now = _stage_all(scan, _plaintexts(derived))
 
     # --- storing: put every staged ciphertext (re-encrypting, under the same wrapped key, one
-    # whose blob never reached the store), then ONE transaction creates the ScanObjects,
-    # deletes the staged rows and moves the scan to `recording`
+    # whose blob never reached the store)
     _stage_delay("storing")
     stored = []
     if {s.kind for s in staged_now} == set(DERIVED_KINDS):
@@ -480,10 +480,10 @@ def run(scan_id) -> str:
         staged.cid = cid
         _stage_delay("stored")
 
-    # --- recording: ONE transaction moves the scan to `recording` (its row lock), creates the
-    # ScanObjects from the staged rows, deletes those rows, records `scan.registered` for
-    # the ledger and marks the scan done; the entry is signed shortly after, in a batch
-    # with the other scans recorded meanwhile
+    # --- recording: ONE transaction marks the scan done (its row lock), creates the
+    # ScanObjects from the staged rows, deletes those rows and records `scan.registered` for
+    # the ledger; the entry is signed shortly after, in a batch with the other scans
+    # recorded meanwhile
     _commit_and_record(scan, stored, store)
     from ledger.services import schedule_append
 
@@ -581,13 +581,61 @@ def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
     return ct
 
 
+@functools.lru_cache(maxsize=1)
+def _finish_sql() -> str:
+    q = connection.ops.quote_name
+    opts = Scan._meta
+    sets = ", ".join(
+        f"{q(opts.get_field(n).column)} = %s"
+        for n in ("status", "ledger_event_id", "failure_reason", "updated_at")
+    )
+    return (
+        f"UPDATE {q(opts.db_table)} SET {sets} WHERE {q(opts.pk.column)} = %s "
+        f"AND {q('status')} NOT IN (%s, %s) RETURNING {q('status')}"
+    )
+
+
+def _finish(scan: Scan) -> bool:
+    """Mark the scan done with its ledger event id in ONE UPDATE, which also takes the row
+    lock that the recording transaction holds until its commit. False if a concurrent
+    delivery already finished it; PipelineFailure if it was marked failed."""
+    opts = Scan._meta
+    now = timezone.now()
+    event_id = ledger_event_id(scan.pk)
+    params = [
+        ScanStatus.DONE.value,
+        opts.get_field("ledger_event_id").get_db_prep_save(event_id, connection),
+        "",
+        opts.get_field("updated_at").get_db_prep_save(now, connection),
+        opts.pk.get_db_prep_value(scan.pk, connection),
+        ScanStatus.DONE.value,
+        ScanStatus.FAILED.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_finish_sql(), params)
+        if cursor.fetchone() is None:
+            row = Scan.objects.filter(pk=scan.pk).values_list("status", "failure_reason").first()
+            if row is None or row[0] == ScanStatus.FAILED:
+                raise PipelineFailure((row and row[1]) or "the scan was marked failed")
+            scan.status = row[0]
+            return False
+    scan.status, scan.ledger_event_id, scan.failure_reason, scan.updated_at = (
+        ScanStatus.DONE,
+        event_id,
+        "",
+        now,
+    )
+    return True
+
+
 def _commit_and_record(scan: Scan, stored: list, store) -> None:
-    """One transaction: status `recording` (the UPDATE holds the scan's row lock until the
-    commit), ScanObjects from the staged rows, staged rows deleted, the ledger event
-    recorded, status `done`."""
+    """`recording`: one transaction marks the scan done (the UPDATE holds the scan's row lock
+    until the commit, see `_finish`), creates the ScanObjects from the staged rows, deletes
+    those rows and records the ledger event. Any error rolls all of it back, so no one ever
+    sees a scan done without its objects and event, and `recording` is this transaction
+    rather than a status that is committed on its own."""
     with transaction.atomic():
-        _advance(scan, ScanStatus.RECORDING)  # PipelineFailure if the scan was marked failed
-        if scan.status == ScanStatus.DONE:
+        if not _finish(scan):
             return  # a concurrent delivery finished it
         _stage_delay("recording")
         have = {o.kind: o for o in ScanObject.objects.filter(scan_id=scan.pk)}
@@ -692,17 +740,16 @@ def _record_locked(scan: Scan, objects: list) -> None:
     from ledger.services import record_event
 
     payload, fingerprints = ledger_payload(scan, objects=objects)
-    event_id = record_event(
+    record_event(
         event_type="scan.registered",
         payload=payload,
         fingerprints=fingerprints,
         event_id=ledger_event_id(scan.pk),
         enqueue=False,  # the pipeline schedules one batched append after the commit
-        # under the scan lock the scan is not done, and `done` is only ever set in this
-        # same transaction, so the event cannot have been recorded before
+        # `_finish` found the scan not done under its lock, and `done` is only ever set in
+        # this same transaction, so the event cannot have been recorded before
         known_new=True,
     )
-    _advance(scan, ScanStatus.DONE, ledger_event_id=event_id, failure_reason="")
 
 
 def requeue_stalled(*, older_than_seconds: float) -> list[str]:

@@ -71,3 +71,36 @@ def test_status_moves_forward_only_and_reports_the_rows_status(patient):
     with pytest.raises(pipeline.PipelineFailure, match="stopped by hand"):
         pipeline._advance(scan, ScanStatus.RECORDING)
     assert Scan.objects.get(pk=scan.pk).status == ScanStatus.FAILED
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_finish_marks_done_once_and_never_a_failed_scan(patient):
+    from django.db import transaction
+
+    from imaging.services import scan_upload
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 48), "a.png"))
+    Scan.objects.filter(pk=scan.pk).update(status=ScanStatus.STORING, failure_reason="old")
+    # the recording transaction fails after `_finish`: nothing of it stays
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert pipeline._finish(scan)
+        raise RuntimeError("the ledger insert failed")
+    assert Scan.objects.filter(pk=scan.pk).values_list("status", "ledger_event_id").get() == (
+        ScanStatus.STORING,
+        None,
+    )
+    assert pipeline._finish(scan) is True
+    row = Scan.objects.get(pk=scan.pk)
+    assert (row.status, row.failure_reason, row.ledger_event_id) == (
+        ScanStatus.DONE,
+        "",
+        pipeline.ledger_event_id(scan.pk),
+    )
+    assert _fields(row)["updated_at"] == scan.updated_at
+    late = Scan.objects.get(pk=scan.pk)
+    assert pipeline._finish(late) is False  # a concurrent delivery finished it first
+    Scan.objects.filter(pk=scan.pk).update(status=ScanStatus.FAILED, failure_reason="stopped by hand")
+    with pytest.raises(pipeline.PipelineFailure, match="stopped by hand"):
+        pipeline._finish(late)
+    assert Scan.objects.get(pk=scan.pk).status == ScanStatus.FAILED
