@@ -39,6 +39,16 @@ def test_client_credentials_token_reaches_only_scoped_endpoints(client):
     assert refused["Content-Type"] == "application/problem+json"
 
 
+def test_a_token_is_accepted_in_the_authorization_header_only(client):
+    """RFC 6750 allows a query parameter and a form field too; they would put the token in
+    URLs (logs, browser history) and bodies, so only the header counts."""
+    client_id, secret, _ = register()
+    access = token(client, client_id, secret, "scans:read").json()["access_token"]
+    assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"bearer {access}").status_code == 200
+    assert client.get(f"/api/v1/me?access_token={access}").status_code in (401, 403)
+    assert client.post("/api/v1/me", {"access_token": access}).status_code in (401, 403)
+
+
 def test_wrong_secret_and_unknown_scope_get_no_token(client):
     client_id, secret, _ = register()
     assert token(client, client_id, "wrong-secret", "scans:read").status_code == 401
