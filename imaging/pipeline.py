@@ -281,21 +281,16 @@ class Derived:
     matrix: object  # np.ndarray 128x128 float32
     pixel_sha256: str
     ghost: GhostResult | None = None
-    preview: Future | None = None  # the preview PNG, encoded meanwhile on a thread
+    preview: Future | None = None  # the preview PNG, encoded meanwhile by a thread
 
 
-def _meanwhile(fn, *args) -> Future:
-    """Run `fn(*args)` on one of this process's two pipeline threads while the caller goes
-    on: the preview PNG encode (OpenCV releases the GIL, ~2-8 ms) and the simulated
-    quantum-walk fingerprint (~1.5 ms) overlap the diagnosis and the status updates'
-    round trips."""
+def _render_preview_meanwhile(display) -> Future:
+    """Encode the preview PNG on this process's preview thread while the caller goes on
+    (OpenCV releases the GIL: the ~2-8 ms encode overlaps the diagnosis and the status
+    updates)."""
     from portal.threads import pool
 
-    return pool("scan-pipeline", 2).submit(fn, *args)
-
-
-def _qwalk_field(qwalk: Future | None) -> dict:
-    return {} if qwalk is None else {"qwalk_hash": qwalk.result()}
+    return pool("scan-preview", 1).submit(preprocess.render_preview, display)
 
 
 def _original(scan: Scan) -> ScanObject:
@@ -338,7 +333,7 @@ def _compute(scan: Scan, store) -> Derived:
         except Exception as exc:  # noqa: BLE001 - QuantumParamError or numerical trouble
             raise PipelineFailure(f"The simulated ghost-imaging acquisition failed: {exc}") from exc
         decoded = dataclasses.replace(decoded, display=ghost.image)
-    preview = _meanwhile(preprocess.render_preview, decoded.display)
+    preview = _render_preview_meanwhile(decoded.display)
     matrix = preprocess.preprocess(decoded.display)
     return Derived(
         decoded=decoded,
@@ -414,9 +409,8 @@ def run(scan_id) -> str:
             )
         d = derived.decoded
         extra = {}
-        qwalk = None
-        if not scan.qwalk_hash:  # computed once (meanwhile, on a thread); a redelivery keeps it
-            qwalk = _meanwhile(qwalk_fingerprint, derived.matrix, derived.pixel_sha256)
+        if not scan.qwalk_hash:  # computed once; a redelivery keeps the first value
+            extra["qwalk_hash"] = qwalk_fingerprint(derived.matrix, derived.pixel_sha256)
         if derived.ghost is not None:
             extra.update(
                 ghost_psnr=derived.ghost.psnr,
@@ -447,7 +441,6 @@ def run(scan_id) -> str:
             _advance(
                 scan,
                 ScanStatus.ENCRYPTING,
-                **_qwalk_field(qwalk),
                 diagnosis_label=pred.label,
                 diagnosis_probability=pred.probability,
                 model_id=pred.model_id,
@@ -455,7 +448,7 @@ def run(scan_id) -> str:
                 model_sha256=pred.model_sha256,
             )
         else:
-            _advance(scan, ScanStatus.ENCRYPTING, **_qwalk_field(qwalk))
+            _advance(scan, ScanStatus.ENCRYPTING)
 
     # --- encrypting: data keys wrapped and each object's CID recorded (StagedObject) in one
     # transaction, BEFORE any derived blob is written
