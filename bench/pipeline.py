@@ -81,7 +81,14 @@ def main() -> None:
     ap.add_argument("--floor-rounds", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each end-to-end setting (median reported)")
     args = ap.parse_args()
-    _ensure_db(os.environ.get("DATABASE_URL", ""))
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
+        "CELERY_BROKER_URL", ""
+    ).startswith(("redis", "amqp")):
+        sys.exit(
+            "bench/pipeline.py measures the deployed setup: set DATABASE_URL to a scratch PostgreSQL "
+            "database and CELERY_BROKER_URL to Redis or RabbitMQ (see the docstring)."
+        )
+    _ensure_db(os.environ["DATABASE_URL"])
 
     import django
 
