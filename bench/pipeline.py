@@ -469,7 +469,7 @@ def main() -> None:
     for name, done in runs.items():
         ordered = sorted(done, key=lambda r: r["ms_per_scan_end_to_end"])
         results[name] = {
-            **ordered[(len(ordered) - 1) // 2],  # the median run (the lower one of an even count)
+            **ordered[len(ordered) // 2],  # the median run (of an even count, the slower middle one)
             "runs_ms_per_scan_end_to_end": [r["ms_per_scan_end_to_end"] for r in done],
         }
 
