@@ -82,9 +82,6 @@ def _loop() -> None:
 
     from ledger import services
 
-    nice = int(os.environ.get("QMC_APPENDER_NICE", "0"))
-    if nice:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     try:
         while not _stop.is_set():
             _gather(services.append_batch())
