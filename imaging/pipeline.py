@@ -89,7 +89,7 @@ def _before(status: str, target: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _advance_sql(target: str, names: tuple[str, ...]) -> tuple[str, list]:
+def _advance_sql(target: str, names: tuple[str, ...], unless_there: bool) -> tuple[str, list]:
     """(SQL, leading params) of `_advance`'s UPDATE for these field names. Written once per
     shape because building and compiling the ORM's Case/When UPDATE cost ~0.5 ms, five
     times per scan; plain SQL that PostgreSQL and SQLite (3.35+, for RETURNING) accept."""
@@ -101,35 +101,46 @@ def _advance_sql(target: str, names: tuple[str, ...]) -> tuple[str, list]:
     sql = (
         f"UPDATE {q(opts.db_table)} SET {sets}, {status} = CASE WHEN {status} IN "
         f"({', '.join(['%s'] * len(earlier))}) THEN %s ELSE {status} END "
-        f"WHERE {q(opts.pk.column)} = %s AND {status} <> %s RETURNING {status}"
+        f"WHERE {q(opts.pk.column)} = %s AND {status} NOT IN ({'%s, %s' if unless_there else '%s'}) "
+        f"RETURNING {status}"
     )
     return sql, [*earlier, target]
 
 
-def _advance(scan: Scan, target: str, **fields) -> Scan:
+def _advance(scan: Scan, target: str, *, unless_there: bool = False, **fields) -> bool:
     """Set `fields` and move the status forward to `target` (never back, never out of
     `failed`) in ONE conditional UPDATE -- atomic in the database without a transaction or
-    row lock -- and mirror the change, and the status the row now has, on `scan`."""
+    row lock -- and mirror the change, and the status the row now has, on `scan`.
+
+    `unless_there`: change nothing if the scan is at `target` already, and return False
+    (True otherwise). PipelineFailure if the scan was marked failed."""
     now = timezone.now()
     names = tuple(sorted(fields))
-    sql, status_params = _advance_sql(target, names)
+    sql, status_params = _advance_sql(target, names, unless_there)
     opts = Scan._meta
     values = [
         opts.get_field(n).get_db_prep_save(v, connection)
         for n, v in [*((n, fields[n]) for n in names), ("updated_at", now)]
     ]
     pk = opts.pk.get_db_prep_value(scan.pk, connection)
+    excluded = [ScanStatus.FAILED.value, *([target] if unless_there else [])]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *status_params, pk, ScanStatus.FAILED.value])
+        cursor.execute(sql, [*values, *status_params, pk, *excluded])
         row = cursor.fetchone()
     if row is None:
-        reason = Scan.objects.filter(pk=scan.pk).values_list("failure_reason", flat=True).first()
+        status, reason = Scan.objects.filter(pk=scan.pk).values_list("status", "failure_reason").first() or (
+            None,
+            "",
+        )
+        if unless_there and status == target:
+            scan.status = status
+            return False
         raise PipelineFailure(reason or "the scan was marked failed")
     for k, v in fields.items():
         setattr(scan, k, v)
     scan.updated_at = now
     scan.status = row[0]  # `target`, or a later status a concurrent delivery reached
-    return scan
+    return True
 
 
 def mark_failed(scan_id, reason: str) -> None:
@@ -581,51 +592,13 @@ def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
     return ct
 
 
-@functools.lru_cache(maxsize=1)
-def _finish_sql() -> str:
-    q = connection.ops.quote_name
-    opts = Scan._meta
-    sets = ", ".join(
-        f"{q(opts.get_field(n).column)} = %s"
-        for n in ("status", "ledger_event_id", "failure_reason", "updated_at")
-    )
-    return (
-        f"UPDATE {q(opts.db_table)} SET {sets} WHERE {q(opts.pk.column)} = %s "
-        f"AND {q('status')} NOT IN (%s, %s) RETURNING {q('status')}"
-    )
-
-
 def _finish(scan: Scan) -> bool:
     """Mark the scan done with its ledger event id in ONE UPDATE, which also takes the row
     lock that the recording transaction holds until its commit. False if a concurrent
     delivery already finished it; PipelineFailure if it was marked failed."""
-    opts = Scan._meta
-    now = timezone.now()
-    event_id = ledger_event_id(scan.pk)
-    params = [
-        ScanStatus.DONE.value,
-        opts.get_field("ledger_event_id").get_db_prep_save(event_id, connection),
-        "",
-        opts.get_field("updated_at").get_db_prep_save(now, connection),
-        opts.pk.get_db_prep_value(scan.pk, connection),
-        ScanStatus.DONE.value,
-        ScanStatus.FAILED.value,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_finish_sql(), params)
-        if cursor.fetchone() is None:
-            row = Scan.objects.filter(pk=scan.pk).values_list("status", "failure_reason").first()
-            if row is None or row[0] == ScanStatus.FAILED:
-                raise PipelineFailure((row and row[1]) or "the scan was marked failed")
-            scan.status = row[0]
-            return False
-    scan.status, scan.ledger_event_id, scan.failure_reason, scan.updated_at = (
-        ScanStatus.DONE,
-        event_id,
-        "",
-        now,
+    return _advance(
+        scan, ScanStatus.DONE, unless_there=True, ledger_event_id=ledger_event_id(scan.pk), failure_reason=""
     )
-    return True
 
 
 def _commit_and_record(scan: Scan, stored: list, store) -> None:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # after a wake-up the thread gathers events for up to this long, or until a batch of
 # LEDGER_APPEND_BATCH is waiting, so that they are appended in one transaction
 GATHER_SECONDS = 0.1
+APPLICATION_NAME = "qmedchain-ledger-appender"  # its connection, in pg_stat_activity
 
 _cond = threading.Condition()
 _waiting = [0]  # events notified since the thread last took a batch
@@ -109,9 +110,6 @@ def _gather(batch: int) -> None:
         while _waiting[0] < batch and not _stop.is_set() and (left := deadline - time.monotonic()) > 0:
             _cond.wait(left)
         _waiting[0] = 0  # a notification from here on is the next batch's
-
-
-APPLICATION_NAME = "qmedchain-ledger-appender"
 
 
 def _name_connection(connection) -> None:

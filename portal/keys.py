@@ -123,17 +123,21 @@ def _bulk_wrap(patient_id, data_keys: dict, publics: dict) -> None:
     )
 
 
+def _keypair_columns(reader: User | None) -> dict:
+    """Annotations reading `reader`'s sealed private key (the system's for None)."""
+    keypair = UserKeyPair.objects.filter(Q(is_system=True) if reader is None else Q(user_id=reader.pk))
+    return {
+        "sealed": Subquery(keypair.values("sealed_private_key")[:1]),
+        "fingerprint": Subquery(keypair.values("fingerprint")[:1]),
+    }
+
+
 def wrap_columns(*, reader: User | None, object_ref) -> dict:
     """Annotations that read, with the object's row, its data key wrapped for `reader` (the
     system for None) and that reader's sealed private key: ``wrapped``, ``sealed``,
     ``fingerprint``. `object_ref`: the object id, or an OuterRef to it."""
-    keypair = UserKeyPair.objects.filter(Q(is_system=True) if reader is None else Q(user_id=reader.pk))
     wrap = WrappedKey.objects.filter(object_id=object_ref, reader=reader)
-    return {
-        "wrapped": Subquery(wrap.values("wrapped")[:1]),
-        "sealed": Subquery(keypair.values("sealed_private_key")[:1]),
-        "fingerprint": Subquery(keypair.values("fingerprint")[:1]),
-    }
+    return {"wrapped": Subquery(wrap.values("wrapped")[:1]), **_keypair_columns(reader)}
 
 
 def unwrap_columns(*, object_id: uuid.UUID, reader: User | None, wrapped, sealed, fingerprint) -> bytes:
@@ -152,13 +156,9 @@ def unwrap_columns(*, object_id: uuid.UUID, reader: User | None, wrapped, sealed
 def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
     """The data key of `object_id` wrapped for `reader` (the system for None); the wrap and
     the reader's sealed private key are read in one query."""
-    keypair = UserKeyPair.objects.filter(Q(is_system=True) if reader is None else Q(user_id=reader.pk))
     row = (
         WrappedKey.objects.filter(object_id=object_id, reader=reader)
-        .annotate(
-            sealed=Subquery(keypair.values("sealed_private_key")[:1]),
-            fingerprint=Subquery(keypair.values("fingerprint")[:1]),
-        )
+        .annotate(**_keypair_columns(reader))
         .values("wrapped", "sealed", "fingerprint")
         .first()
     )

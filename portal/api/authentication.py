@@ -9,7 +9,7 @@ class ClientCredentialsAuthentication(OAuth2Authentication):
     request without that header (the portal's own session calls) skips oauthlib entirely."""
 
     def authenticate(self, request):
-        if not request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ":
+        if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() != "bearer ":
             return None
         result = super().authenticate(request)
         if result is None:
