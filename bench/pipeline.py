@@ -263,9 +263,9 @@ def main() -> None:
         floor_round()
     # --- in-process stage timings (same code the worker runs)
     marks: list[tuple[str, float]] = []
-    real_advance = pipeline._advance
+    real_advance = pipeline._send_advance
 
-    def timed_advance(scan_id, target, **kw):
+    def timed_advance(scan_id, target, **kw):  # a status UPDATE sent
         if target != "done":  # `done` is marked when run() returns (after the commit)
             marks.append((target, time.perf_counter()))
         return real_advance(scan_id, target, **kw)
@@ -276,7 +276,7 @@ def main() -> None:
         marks.append(("recording", time.perf_counter()))
         return real_finish(scan)
 
-    pipeline._advance, pipeline._finish = timed_advance, timed_finish
+    pipeline._send_advance, pipeline._finish = timed_advance, timed_finish
     stage_samples: dict[str, list[float]] = {}
     from imaging.services import scan_upload
 
@@ -292,7 +292,7 @@ def main() -> None:
         for name, t in marks:
             stage_samples.setdefault(f"{prev_name}->{name}", []).append((t - prev_t) * 1000)
             prev_name, prev_t = name, t
-    pipeline._advance, pipeline._finish = real_advance, real_finish
+    pipeline._send_advance, pipeline._finish = real_advance, real_finish
     # the scans' ledger entries are signed in one batch after the delay (the append task's
     # work, done here in-process): its cost per scan is part of the in-process figure
     t0 = time.perf_counter()

@@ -73,18 +73,33 @@ def predict_with(model: _MLModel, image128: np.ndarray) -> Prediction:
     )
 
 
-def active_model():
-    """(registry row, loaded model) of the active pneumonia model."""
+ACTIVE_COLUMNS = ("task", "kind", "model_id", "version", "sha256")
+
+
+def active_query():
+    """The active pneumonia model's registry columns that `active_model` checks, as a
+    ``values_list`` query (the model card, ~5 KB, is not read): a caller can send it in a
+    database batch and pass the rows to `active_model` / `diagnose`."""
     from imaging.models import DiagnosisModel
-    from imaging.services import TASK, ModelRegistryError, model_ensure_active
+    from imaging.services import TASK
+
+    return DiagnosisModel.objects.filter(task=TASK, is_active=True).values_list(*ACTIVE_COLUMNS)[:1]
+
+
+def active_model(rows: list | None = None):
+    """(registry row, loaded model) of the active pneumonia model. `rows`: what
+    `active_query` returned, if the caller read it already (None: read here)."""
+    from imaging.models import DiagnosisModel
+    from imaging.services import ModelRegistryError, model_ensure_active
 
     try:
-        # once per scan: only the columns checked here (the model card is ~5 KB)
+        if rows is None:
+            rows = list(active_query())
         row = (
-            DiagnosisModel.objects.filter(task=TASK, is_active=True)
-            .only("task", "kind", "model_id", "version", "sha256")
-            .first()
-        ) or model_ensure_active()
+            DiagnosisModel(**dict(zip(ACTIVE_COLUMNS, rows[0], strict=True)))
+            if rows
+            else model_ensure_active()
+        )
     except ModelRegistryError as exc:
         raise ModelUnavailable(str(exc)) from exc
     model = load(row.kind)
@@ -96,6 +111,7 @@ def active_model():
     return row, model
 
 
-def diagnose(image128: np.ndarray) -> Prediction:
-    _, model = active_model()
+def diagnose(image128: np.ndarray, *, active_rows: list | None = None) -> Prediction:
+    """Predict with the active model (`active_rows`: see `active_model`)."""
+    _, model = active_model(active_rows)
     return predict_with(model, image128)

@@ -49,6 +49,7 @@ from imaging.crypto import envelope
 from imaging.decode import DecodedImage, DecodeError, decode
 from imaging.models import Acquisition, ObjectKind, Scan, ScanObject, ScanStatus, StagedObject
 from imaging.storage import BlobCorrupted, BlobNotFound, StorageUnavailable
+from portal import db_batch
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +108,10 @@ def _advance_sql(target: str, names: tuple[str, ...], unless_there: bool) -> tup
     return sql, [*earlier, target]
 
 
-def _advance(scan: Scan, target: str, *, unless_there: bool = False, **fields) -> bool:
-    """Set `fields` and move the status forward to `target` (never back, never out of
-    `failed`) in ONE conditional UPDATE -- atomic in the database without a transaction or
-    row lock -- and mirror the change, and the status the row now has, on `scan`.
-
-    `unless_there`: change nothing if the scan is at `target` already, and return False
-    (True otherwise). PipelineFailure if the scan was marked failed."""
+def _send_advance(scan: Scan, target: str, *, unless_there: bool = False, **fields):
+    """Send `_advance`'s UPDATE (in the caller's database batch, if any) and return a function
+    that, called after the batch, mirrors its outcome on `scan` and returns what `_advance`
+    returns (or raises what it raises)."""
     now = timezone.now()
     names = tuple(sorted(fields))
     sql, status_params = _advance_sql(target, names, unless_there)
@@ -124,23 +122,40 @@ def _advance(scan: Scan, target: str, *, unless_there: bool = False, **fields) -
     ]
     pk = opts.pk.get_db_prep_value(scan.pk, connection)
     excluded = [ScanStatus.FAILED.value, *([target] if unless_there else [])]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *status_params, pk, *excluded])
-        row = cursor.fetchone()
-    if row is None:
-        status, reason = Scan.objects.filter(pk=scan.pk).values_list("status", "failure_reason").first() or (
-            None,
-            "",
-        )
-        if unless_there and status == target:
-            scan.status = status
-            return False
-        raise PipelineFailure(reason or "the scan was marked failed")
-    for k, v in fields.items():
-        setattr(scan, k, v)
-    scan.updated_at = now
-    scan.status = row[0]  # `target`, or a later status a concurrent delivery reached
-    return True
+    sent = db_batch.send(sql, [*values, *status_params, pk, *excluded])
+
+    def outcome() -> bool:
+        row = sent.row()
+        if row is None:
+            status, reason = Scan.objects.filter(pk=scan.pk).values_list(
+                "status", "failure_reason"
+            ).first() or (
+                None,
+                "",
+            )
+            if unless_there and status == target:
+                scan.status = status
+                return False
+            raise PipelineFailure(reason or "the scan was marked failed")
+        for k, v in fields.items():
+            setattr(scan, k, v)
+        scan.updated_at = now
+        scan.status = row[0]  # `target`, or a later status a concurrent delivery reached
+        return True
+
+    return outcome
+
+
+def _advance(scan: Scan, target: str, *, unless_there: bool = False, **fields) -> bool:
+    """Set `fields` and move the status forward to `target` (never back, never out of
+    `failed`) in ONE conditional UPDATE -- atomic in the database without a transaction or
+    row lock -- and mirror the change, and the status the row now has, on `scan`.
+
+    `unless_there`: change nothing if the scan is at `target` already, and return False
+    (True otherwise). PipelineFailure if the scan was marked failed."""
+    with db_batch.batch():
+        outcome = _send_advance(scan, target, unless_there=unless_there, **fields)
+    return outcome()
 
 
 def mark_failed(scan_id, reason: str) -> None:
@@ -304,21 +319,40 @@ def _render_preview_meanwhile(display) -> Future:
     return pool("scan-preview", 1).submit(preprocess.render_preview, display)
 
 
-def _original(scan: Scan) -> ScanObject:
-    """The scan's original, read with its data key wrapped for the system (one query)."""
+ORIGINAL_COLUMNS = ("id", "kind", "version", "cid", "ciphertext_sha256", "backend")
+
+
+def _send_original(scan_id):
+    """Send the read of the scan's original with its data key wrapped for the system (one
+    query); the returned function, called after the batch, gives the ScanObject (with the
+    `wrap_columns` as attributes) or raises PipelineFailure if there is none."""
     from django.db.models import OuterRef
 
     from portal.keys import wrap_columns
 
-    return (
-        ScanObject.objects.filter(scan_id=scan.pk, kind=ObjectKind.ORIGINAL)
+    sent = db_batch.send_query(
+        ScanObject.objects.filter(scan_id=scan_id, kind=ObjectKind.ORIGINAL)
         .annotate(**wrap_columns(reader=None, object_ref=OuterRef("id")))
-        .get()
+        .values_list(*ORIGINAL_COLUMNS, "wrapped", "sealed", "fingerprint")
     )
 
+    def original() -> ScanObject:
+        rows = sent.rows()
+        if len(rows) != 1:
+            raise PipelineFailure("The scan's stored original is missing; it must be uploaded again.")
+        *values, wrapped, sealed, fingerprint = rows[0]
+        obj = ScanObject(scan_id=scan_id, **dict(zip(ORIGINAL_COLUMNS, values, strict=True)))
+        obj.wrapped, obj.sealed, obj.fingerprint = wrapped, sealed, fingerprint
+        return obj
 
-def _compute(scan: Scan, store) -> Derived:
-    original = _original(scan)
+    return original
+
+
+def _compute(scan: Scan, store, original: ScanObject | None = None) -> Derived:
+    if original is None:
+        with db_batch.batch():
+            read = _send_original(scan.pk)
+        original = read()
     try:
         data = read_object(original, reader=None, store=store)
     except (BlobCorrupted, BlobNotFound) as exc:
@@ -369,30 +403,44 @@ def _count_delivery_sql() -> tuple[str, list]:
     return sql, [ScanStatus.QUEUED.value, ScanStatus.PREPROCESSING.value]
 
 
-def _count_delivery(scan_id) -> Scan | None:
-    """Count this delivery and, if nothing is done yet, show `preprocessing`: ONE UPDATE that
-    returns the scan as it now is, or None if it is done, failed or gone."""
+def _send_count_delivery(scan_id):
+    """Send `_count_delivery`'s UPDATE; the returned function, called after the batch, gives
+    what `_count_delivery` returns."""
     sql, status_params = _count_delivery_sql()
     opts = Scan._meta
     now = opts.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
     pk = opts.pk.get_db_prep_value(opts.pk.to_python(scan_id), connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, *status_params, pk, ScanStatus.DONE.value, ScanStatus.FAILED.value])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for field, value in zip(opts.concrete_fields, row, strict=True):
-        col = field.get_col(opts.db_table)
-        for convert in [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]:
-            value = convert(value, col, connection)
-        values.append(value)
-    return Scan.from_db(connection.alias, [f.attname for f in opts.concrete_fields], values)
+    sent = db_batch.send(sql, [now, *status_params, pk, ScanStatus.DONE.value, ScanStatus.FAILED.value])
+
+    def counted() -> Scan | None:
+        row = sent.row()
+        if row is None:
+            return None
+        values = []
+        for field, value in zip(opts.concrete_fields, row, strict=True):
+            col = field.get_col(opts.db_table)
+            for convert in [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]:
+                value = convert(value, col, connection)
+            values.append(value)
+        return Scan.from_db(connection.alias, [f.attname for f in opts.concrete_fields], values)
+
+    return counted
+
+
+def _count_delivery(scan_id) -> Scan | None:
+    """Count this delivery and, if nothing is done yet, show `preprocessing`: ONE UPDATE that
+    returns the scan as it now is, or None if it is done, failed or gone."""
+    with db_batch.batch():
+        counted = _send_count_delivery(scan_id)
+    return counted()
 
 
 def run(scan_id) -> str:
     """Run (or resume) the pipeline for one scan; returns the final status."""
-    scan = _count_delivery(scan_id)
+    with db_batch.batch():  # one round trip: the delivery counted, the original read
+        counted = _send_count_delivery(scan_id)
+        original = _send_original(scan_id)
+    scan = counted()
     if scan is None:
         scan = Scan.objects.filter(pk=scan_id).only("status").first()
         if scan is None:
@@ -413,7 +461,7 @@ def run(scan_id) -> str:
     # --- preprocessing (decode + 128x128 + pixel hash)
     if _before(scan.status, ScanStatus.STORING):
         _stage_delay("preprocessing")
-        derived = _compute(scan, store)
+        derived = _compute(scan, store, original())
         if scan.pixel_sha256 and scan.pixel_sha256 != derived.pixel_sha256:
             raise PipelineFailure(
                 "Preprocessing gave a different pixel hash than before; stopped for review."
@@ -428,25 +476,28 @@ def run(scan_id) -> str:
                 ghost_ssim=derived.ghost.ssim,
                 ghost_measurements=derived.ghost.measurements,
             )
-        _advance(
-            scan,
-            ScanStatus.DIAGNOSING,
-            **extra,
-            pixel_sha256=derived.pixel_sha256,
-            preprocess_version=preprocess.PREPROCESS_VERSION,
-            width=d.width,
-            height=d.height,
-            frames=d.frames,
-            modality=scan.modality or d.modality,
-            body_part=scan.body_part or d.body_part,
-            study_date=scan.study_date or d.study_date,
-        )
+        with db_batch.batch():  # one round trip: the status, and the active model read
+            diagnosing = _send_advance(
+                scan,
+                ScanStatus.DIAGNOSING,
+                **extra,
+                pixel_sha256=derived.pixel_sha256,
+                preprocess_version=preprocess.PREPROCESS_VERSION,
+                width=d.width,
+                height=d.height,
+                frames=d.frames,
+                modality=scan.modality or d.modality,
+                body_part=scan.body_part or d.body_part,
+                study_date=scan.study_date or d.study_date,
+            )
+            active = None if scan.model_sha256 else db_batch.send_query(diagnosis.active_query())
+        diagnosing()
 
         # --- diagnosing
-        if not scan.model_sha256:
+        if active is not None:
             _stage_delay("diagnosing")
             try:
-                pred = diagnosis.diagnose(derived.matrix)
+                pred = diagnosis.diagnose(derived.matrix, active_rows=active.rows())
             except diagnosis.ModelUnavailable as exc:
                 raise PipelineFailure(f"No usable diagnosis model: {exc}") from exc
             _advance(
@@ -521,14 +572,21 @@ def _plaintexts(derived: Derived) -> dict:
     }
 
 
-def _wrap_derived(scan: Scan, keys: dict) -> None:
-    """Wrap the derived objects' new data keys for whoever holds the original's key (the
-    system, the patient and the scan's current readers: consent changes keep the original's
-    wraps current)."""
+def _send_derived_readers(scan: Scan):
+    """Send the read of the keys `_wrap_derived` wraps for: whoever holds the original's key
+    (the system, the patient and the scan's current readers: consent changes keep the
+    original's wraps current)."""
     from portal import keys as key_service
 
     original = ScanObject.objects.filter(scan_id=scan.pk, kind=ObjectKind.ORIGINAL).values("id")
-    key_service.wrap_like(source=original, patient_id=scan.patient_id, data_keys=keys)
+    return key_service.send_holder_keys(source=original)
+
+
+def _wrap_derived(scan: Scan, keys: dict, readers) -> None:
+    """Wrap the derived objects' new data keys for `readers` (`_send_derived_readers`)."""
+    from portal import keys as key_service
+
+    key_service.wrap_like(source=None, patient_id=scan.patient_id, data_keys=keys, holder_keys=readers)
 
 
 def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> bytes:
@@ -546,19 +604,22 @@ def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
     from imaging.storage import cid_for
 
     with transaction.atomic():
-        # the status UPDATE takes the scan's row lock until the commit, so a concurrent
-        # delivery waits here and then finds these kinds staged
-        _advance(scan, ScanStatus.STORING)
-        done = set(  # kinds already stored or staged (one query)
-            ScanObject.objects.filter(scan_id=scan.pk)
-            .values_list("kind", flat=True)
-            .union(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind", flat=True))
-        )
+        with db_batch.batch():  # one round trip for the three
+            # the status UPDATE takes the scan's row lock until the commit, so a concurrent
+            # delivery waits here and then finds these kinds staged
+            storing = _send_advance(scan, ScanStatus.STORING)
+            kinds = db_batch.send_query(  # kinds already stored or staged
+                ScanObject.objects.filter(scan_id=scan.pk)
+                .values_list("kind")
+                .union(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind"))
+            )
+            readers = _send_derived_readers(scan)
+        storing()
+        done = {kind for (kind,) in kinds.rows()}
         todo = {kind: derived_object_id(scan.pk, kind) for kind in DERIVED_KINDS if kind not in done}
         if not todo:
             return {}, []
         keys = {object_id: envelope.new_data_key() for object_id in todo.values()}
-        _wrap_derived(scan, keys)  # no wraps exist without a staged row
         ciphertexts, rows = {}, []
         for kind, object_id in todo.items():
             ct = _encrypt(scan, kind, object_id, plaintexts[kind], keys[object_id])
@@ -574,7 +635,9 @@ def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
                     plaintext_size=len(plaintexts[kind]),
                 )
             )
-        StagedObject.objects.bulk_create(rows)
+        with db_batch.batch():  # one round trip for both inserts
+            _wrap_derived(scan, keys, readers)  # no wraps exist without a staged row
+            db_batch.insert(StagedObject, rows)
         return ciphertexts, rows
 
 
@@ -592,12 +655,27 @@ def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
     return ct
 
 
-def _finish(scan: Scan) -> bool:
-    """Mark the scan done with its ledger event id in ONE UPDATE, which also takes the row
-    lock that the recording transaction holds until its commit. False if a concurrent
-    delivery already finished it; PipelineFailure if it was marked failed."""
-    return _advance(
+def _finish(scan: Scan):
+    """Send the UPDATE that marks the scan done with its ledger event id, which also takes the
+    row lock that the recording transaction holds until its commit. The returned function,
+    called after the batch, gives False if a concurrent delivery already finished it, and
+    raises PipelineFailure if it was marked failed."""
+    return _send_advance(
         scan, ScanStatus.DONE, unless_there=True, ledger_event_id=ledger_event_id(scan.pk), failure_reason=""
+    )
+
+
+OBJECT_COLUMNS = ("id", "kind", "version", "cid", "ciphertext_sha256", "plaintext_size", "backend")
+
+
+def _delete_staged(ids: list) -> None:
+    """DELETE the staged rows `ids` (sent: a database batch does not wait for it)."""
+    if not ids:
+        return
+    q, opts = connection.ops.quote_name, StagedObject._meta
+    db_batch.send(
+        f"DELETE FROM {q(opts.db_table)} WHERE {q(opts.pk.column)} IN ({', '.join(['%s'] * len(ids))})",
+        [opts.pk.get_db_prep_value(i, connection) for i in ids],
     )
 
 
@@ -606,19 +684,34 @@ def _commit_and_record(scan: Scan, stored: list, store) -> None:
     until the commit, see `_finish`), creates the ScanObjects from the staged rows, deletes
     those rows and records the ledger event. Any error rolls all of it back, so no one ever
     sees a scan done without its objects and event, and `recording` is this transaction
-    rather than a status that is committed on its own."""
+    rather than a status that is committed on its own. Two database round trips besides
+    BEGIN and COMMIT: the reads, then the writes."""
     with transaction.atomic():
-        if not _finish(scan):
+        with db_batch.batch():
+            finished = _finish(scan)
+            objects = db_batch.send_query(
+                ScanObject.objects.filter(scan_id=scan.pk).values_list(*OBJECT_COLUMNS)
+            )
+            staged_rows = db_batch.send_query(
+                StagedObject.objects.filter(pk__in=[s.pk for s in stored]).values_list(
+                    "id", "cid", "ciphertext_sha256", "plaintext_size"
+                )
+            )
+        if not finished():
             return  # a concurrent delivery finished it
         _stage_delay("recording")
-        have = {o.kind: o for o in ScanObject.objects.filter(scan_id=scan.pk)}
-        current = {s.id: s for s in StagedObject.objects.filter(pk__in=[s.pk for s in stored])}
+        have = {}
+        for row in objects.rows():
+            obj = ScanObject(scan_id=scan.pk, **dict(zip(OBJECT_COLUMNS, row, strict=True)))
+            have[obj.kind] = obj
+        current = {row[0]: row for row in staged_rows.rows()}
         new = []
         for staged in stored:
             row = current.get(staged.id)
             if row is None or staged.kind in have:
                 continue  # committed by a concurrent delivery
-            if row.cid != staged.cid:  # a concurrent delivery re-staged it: our blob is unnamed
+            _id, cid, ciphertext_sha256, plaintext_size = row
+            if cid != staged.cid:  # a concurrent delivery re-staged it: our blob is unnamed
                 store.delete(staged.cid)
                 continue
             new.append(
@@ -628,18 +721,19 @@ def _commit_and_record(scan: Scan, stored: list, store) -> None:
                     kind=staged.kind,
                     version=staged.version,
                     cid=staged.cid,
-                    ciphertext_sha256=row.ciphertext_sha256,
-                    plaintext_size=row.plaintext_size,
+                    ciphertext_sha256=ciphertext_sha256,
+                    plaintext_size=plaintext_size,
                     backend=store.name,
                 )
             )
-        ScanObject.objects.bulk_create(new)
-        StagedObject.objects.filter(pk__in=[o.id for o in new]).delete()
         have.update({o.kind: o for o in new})
         missing = [k for k in DERIVED_KINDS if k not in have]
         if missing:
             raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
-        _record_locked(scan, list(have.values()))
+        with db_batch.batch():  # one round trip for the three writes
+            db_batch.insert(ScanObject, new)
+            _delete_staged([o.id for o in new])
+            _record_locked(scan, list(have.values()))
 
 
 def manifest(objects) -> dict:

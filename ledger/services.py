@@ -32,6 +32,7 @@ from django.utils import timezone
 from ledger import canonical, chain, merkle, note
 from ledger.models import Checkpoint, Entry, Head, PendingEvent, SigningKey, TreeNode
 from ledger.schema import EVENT_TYPES, PayloadError, clean_fingerprints, clean_payload
+from portal import db_batch
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,16 @@ def record_event(
     with transaction.atomic(savepoint=False):
         if event_id is not None and not known_new and _recorded(eid):
             return eid
-        PendingEvent.objects.create(
-            event_id=eid,
-            event_type=event_type,
-            payload=canonical.dumps(clean),
-            fingerprints=canonical.dumps(fps) if fps is not None else None,
+        db_batch.insert(  # no RETURNING: a caller's database batch need not wait for it
+            PendingEvent,
+            [
+                PendingEvent(
+                    event_id=eid,
+                    event_type=event_type,
+                    payload=canonical.dumps(clean),
+                    fingerprints=canonical.dumps(fps) if fps is not None else None,
+                )
+            ],
         )
     if enqueue:
         transaction.on_commit(_schedule_from_request)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Subquery
 
 from imaging.crypto import hybrid_kem
-from portal import keyvault
+from portal import db_batch, keyvault
 from portal.models import User, UserKeyPair, WrappedKey
 
 
@@ -86,30 +86,39 @@ def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
     _bulk_wrap(patient.pk, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
-def wrap_like(*, source, patient_id, data_keys: dict) -> None:
+def send_holder_keys(*, source) -> db_batch.Sent:
+    """Send the read of the public keys `wrap_like` wraps for: the system's and those of the
+    readers holding a wrap of `source` (object ids, or a query of them); one query."""
+    holders = WrappedKey.objects.filter(object_id__in=source, reader__isnull=False).values("reader_id")
+    return db_batch.send_query(
+        UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values_list(
+            "user_id", "public_key"
+        )
+    )
+
+
+def wrap_like(*, source, patient_id, data_keys: dict, holder_keys: db_batch.Sent | None = None) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system and for exactly
-    the readers holding a wrap of `source` (object ids, or a query of them; their public keys
-    are read in one query).
+    the readers holding a wrap of `source` (`holder_keys`: their keys as sent by
+    `send_holder_keys` in the caller's batch; None: read here).
 
     For objects derived from `source`: consent and break-glass changes keep every stored
     object's wraps in step with who may read the scan (`sync_reader_wraps`), so the
     source's wraps are the scan's readers."""
-    holders = WrappedKey.objects.filter(object_id__in=source, reader__isnull=False).values("reader_id")
-    publics = {
-        row["user_id"]: bytes(row["public_key"])
-        for row in UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values(
-            "user_id", "public_key"
-        )
-    }
+    if holder_keys is None:
+        with db_batch.batch():
+            holder_keys = send_holder_keys(source=source)
+    publics = {user_id: bytes(public) for user_id, public in holder_keys.rows()}
     if None not in publics:
         publics[None] = bytes(keypair_for(None).public_key)
     _bulk_wrap(patient_id, data_keys, publics)
 
 
 def _bulk_wrap(patient_id, data_keys: dict, publics: dict) -> None:
-    """One WrappedKey row per (object, reader) in one statement; `publics` is {reader id or
-    None (the system): public key}."""
-    WrappedKey.objects.bulk_create(
+    """One WrappedKey row per (object, reader) in one statement that a database batch does
+    not wait for; `publics` is {reader id or None (the system): public key}."""
+    db_batch.insert(
+        WrappedKey,
         [
             WrappedKey(
                 object_id=object_id,
@@ -119,7 +128,7 @@ def _bulk_wrap(patient_id, data_keys: dict, publics: dict) -> None:
             )
             for object_id, data_key in data_keys.items()
             for reader_id, public in publics.items()
-        ]
+        ],
     )
 
 

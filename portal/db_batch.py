@@ -1,0 +1,92 @@
+"""Several SQL statements per database round trip (PostgreSQL pipeline mode).
+
+A scan's pipeline runs about twenty small statements. Under load, each round trip waits
+for the PostgreSQL backend to be scheduled on a busy CPU, and those waits used to be half
+of the worker's time. Inside ``with batch():``, statements issued with `send`, `send_query`
+and `insert` are sent at once. Their results come back together when the block ends: one
+round trip for the lot, and any error is raised there. Read the results after the block.
+
+Outside PostgreSQL (SQLite, the embedded default), the same calls simply run one after
+another, so results can be read either way. Correctness never depends on batching:
+
+* an ORM call inside a block that reads its result (``.first()``, a RETURNING insert) still
+  works, but waits for everything sent so far, which costs a round trip;
+* a block inside ``transaction.atomic()`` is part of that transaction. psycopg's BEGIN is one
+  round trip of its own, and so is the COMMIT.
+
+Built on psycopg's pipeline mode (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from django.db import connection
+
+
+@contextmanager
+def batch():
+    """Send the statements issued inside at once, then wait once for all their results."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    # the per-task/per-request health check must really run (in pipeline mode its SELECT 1
+    # would be queued and "succeed" unread), and the connection must exist before the
+    # pipeline is entered on it
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+
+
+class Sent:
+    """A statement sent by `send`: its rows, once its batch has ended."""
+
+    def __init__(self, sql: str, params, compiler=None) -> None:
+        self._compiler = compiler
+        self._cursor = connection.cursor()
+        self._cursor.execute(sql, params)
+
+    def rows(self) -> list[tuple]:
+        """All rows (with the ORM's converters applied for a `send_query`)."""
+        try:
+            rows = self._cursor.fetchall()
+        finally:
+            self._cursor.close()
+        if self._compiler is not None:
+            rows = list(self._compiler.results_iter([rows], tuple_expected=True))
+        return rows
+
+    def row(self) -> tuple | None:
+        """The first row, or None."""
+        rows = self.rows()
+        return rows[0] if rows else None
+
+
+def send(sql: str, params=()) -> Sent:
+    """Execute raw SQL now; read its rows after the batch."""
+    return Sent(sql, params)
+
+
+def send_query(queryset) -> Sent:
+    """Execute a ``values_list()`` queryset now; read its rows, as tuples, after the batch."""
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    sql, params = compiler.as_sql()
+    return Sent(sql, params, compiler)
+
+
+def insert(model, objs: list) -> None:
+    """INSERT `objs` in one statement without RETURNING, so a batch does not wait for it
+    (``bulk_create`` reads back auto-increment ids, which costs a round trip). The objects'
+    auto ids stay unset. Integrity errors are raised when the batch ends."""
+    if not objs:
+        return
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.auto_field]
+    for obj in objs:
+        if obj.pk is None and opts.auto_field is None:
+            obj.pk = opts.pk.get_pk_value_on_save(obj)  # a default such as uuid4
+        obj._prepare_related_fields_for_save(operation_name="insert")
+    model._base_manager._insert(objs, fields=fields, using=connection.alias)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias

@@ -1,0 +1,100 @@
+"""`portal.db_batch`: statements sent together (PostgreSQL pipeline mode) or one after
+another (SQLite), with the same results, errors and transactions either way."""
+
+import uuid
+
+import psycopg
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from ledger.models import PendingEvent
+from portal import db_batch
+from portal.models import User, WrappedKey
+from tests.factories import PatientFactory
+from tests.pg_trace import round_trips
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def patient(db):
+    return PatientFactory()
+
+
+def _pending(event_id=None) -> PendingEvent:
+    return PendingEvent(event_id=event_id or uuid.uuid4(), event_type="scan.accessed", payload="{}")
+
+
+@pytest.mark.smoke
+def test_results_are_read_after_the_batch_as_the_orm_reads_them(patient):
+    with db_batch.batch():
+        raw = db_batch.send("SELECT 1 + 1")
+        users = db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk", "date_joined", "role"))
+        none = db_batch.send_query(User.objects.filter(pk=uuid.uuid4()).values_list("pk"))
+    assert raw.row() == (2,)
+    assert users.rows() == list(User.objects.filter(pk=patient.pk).values_list("pk", "date_joined", "role"))
+    assert none.row() is None
+
+
+@pytest.mark.smoke
+def test_insert_writes_every_row_without_reading_ids_back(patient):
+    events = [_pending(), _pending()]
+    obj = uuid.uuid4()
+    with db_batch.batch():
+        db_batch.insert(PendingEvent, events)
+        db_batch.insert(WrappedKey, [WrappedKey(object_id=obj, patient=patient, reader=None, wrapped=b"w")])
+    assert all(e.pk is None for e in events)  # not read back: that would cost a round trip
+    stored = PendingEvent.objects.filter(event_id__in=[e.event_id for e in events])
+    assert stored.count() == 2 and all(e.created_at is not None for e in stored)  # auto_now_add
+    assert WrappedKey.objects.get(object_id=obj).patient_id == patient.pk
+
+
+@pytest.mark.smoke
+def test_an_error_in_a_batch_is_raised_and_rolls_its_transaction_back(patient):
+    twice = uuid.uuid4()
+    kept = uuid.uuid4()
+    with pytest.raises(IntegrityError), transaction.atomic():  # Django's error, not psycopg's
+        with db_batch.batch():
+            db_batch.insert(PendingEvent, [_pending(kept)])
+            db_batch.insert(PendingEvent, [_pending(twice)])
+            db_batch.insert(PendingEvent, [_pending(twice)])  # unique event_id
+    assert not PendingEvent.objects.filter(event_id__in=[twice, kept]).exists()
+    with db_batch.batch():  # the connection is usable again
+        again = db_batch.send("SELECT 1")
+    assert again.row() == (1,)
+
+
+def test_a_batch_is_one_round_trip_on_postgresql(patient):
+    if connection.vendor != "postgresql":
+        pytest.skip("pipeline mode is PostgreSQL's")
+
+    def batched():
+        with db_batch.batch():
+            sent = [db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk")) for _ in range(3)]
+            db_batch.insert(PendingEvent, [_pending()])
+        return [s.row() for s in sent]
+
+    def one_by_one():
+        return [User.objects.filter(pk=patient.pk).values_list("pk").first() for _ in range(3)]
+
+    trips, rows = round_trips(batched)
+    assert rows == [(patient.pk,)] * 3
+    assert trips == 1
+    assert round_trips(one_by_one)[0] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_is_replaced_before_a_batch_is_sent():
+    """The per-task health check must run before pipeline mode, where its SELECT 1 would be
+    queued and never read: otherwise the batch goes to a dead connection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pipeline mode is PostgreSQL's")
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+    connection.health_check_done = False  # as at the start of a task or request
+    with db_batch.batch():
+        sent = db_batch.send("SELECT pg_backend_pid()")
+    assert sent.row()[0] != pid
