@@ -29,7 +29,9 @@ def _pending(event_id=None) -> PendingEvent:
 def test_results_are_read_after_the_batch_as_the_orm_reads_them(patient):
     with db_batch.batch():
         raw = db_batch.send("SELECT 1 + 1")
-        users = db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk", "date_joined", "role"))
+        users = db_batch.send_query(
+            User.objects.filter(pk=patient.pk).values_list("pk", "date_joined", "role")
+        )
         none = db_batch.send_query(User.objects.filter(pk=uuid.uuid4()).values_list("pk"))
     assert raw.row() == (2,)
     assert users.rows() == list(User.objects.filter(pk=patient.pk).values_list("pk", "date_joined", "role"))
@@ -70,7 +72,9 @@ def test_a_batch_is_one_round_trip_on_postgresql(patient):
 
     def batched():
         with db_batch.batch():
-            sent = [db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk")) for _ in range(3)]
+            sent = [
+                db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk")) for _ in range(3)
+            ]
             db_batch.insert(PendingEvent, [_pending()])
         return [s.row() for s in sent]
 
