@@ -586,7 +586,7 @@ def _wrap_derived(scan: Scan, keys: dict, readers) -> None:
     """Wrap the derived objects' new data keys for `readers` (`_send_derived_readers`)."""
     from portal import keys as key_service
 
-    key_service.wrap_like(source=None, patient_id=scan.patient_id, data_keys=keys, holder_keys=readers)
+    key_service.wrap_like(holder_keys=readers, patient_id=scan.patient_id, data_keys=keys)
 
 
 def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> bytes:

@@ -97,17 +97,14 @@ def send_holder_keys(*, source) -> db_batch.Sent:
     )
 
 
-def wrap_like(*, source, patient_id, data_keys: dict, holder_keys: db_batch.Sent | None = None) -> None:
+def wrap_like(*, holder_keys: db_batch.Sent, patient_id, data_keys: dict) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system and for exactly
-    the readers holding a wrap of `source` (`holder_keys`: their keys as sent by
-    `send_holder_keys` in the caller's batch; None: read here).
+    the readers holding a wrap of a source object: `holder_keys` is what `send_holder_keys`
+    sent for that source, in the caller's database batch.
 
-    For objects derived from `source`: consent and break-glass changes keep every stored
+    For objects derived from the source: consent and break-glass changes keep every stored
     object's wraps in step with who may read the scan (`sync_reader_wraps`), so the
     source's wraps are the scan's readers."""
-    if holder_keys is None:
-        with db_batch.batch():
-            holder_keys = send_holder_keys(source=source)
     publics = {user_id: bytes(public) for user_id, public in holder_keys.rows()}
     if None not in publics:
         publics[None] = bytes(keypair_for(None).public_key)
