@@ -437,9 +437,10 @@ def _count_delivery(scan_id) -> Scan | None:
 
 def run(scan_id) -> str:
     """Run (or resume) the pipeline for one scan; returns the final status."""
-    with db_batch.batch():  # one round trip: the delivery counted, the original read
+    with db_batch.batch():  # one round trip: the delivery counted, the original and the model read
         counted = _send_count_delivery(scan_id)
         original = _send_original(scan_id)
+        active_model = db_batch.send_query(diagnosis.active_query())
     scan = counted()
     if scan is None:
         scan = Scan.objects.filter(pk=scan_id).only("status").first()
@@ -457,6 +458,11 @@ def run(scan_id) -> str:
 
     store = blobs.store()
     derived: Derived | None = None
+    sealed: dict = {}
+
+    # Each status UPDATE below is sent first and its round trip waited for only after the
+    # step's own computing (the database works meanwhile): under load a round trip costs
+    # about a millisecond of waiting for the database backend to be scheduled.
 
     # --- preprocessing (decode + 128x128 + pixel hash)
     if _before(scan.status, ScanStatus.STORING):
@@ -468,15 +474,20 @@ def run(scan_id) -> str:
             )
         d = derived.decoded
         extra = {}
-        if not scan.qwalk_hash:  # computed once; a redelivery keeps the first value
-            extra["qwalk_hash"] = qwalk_fingerprint(derived.matrix, derived.pixel_sha256)
         if derived.ghost is not None:
             extra.update(
                 ghost_psnr=derived.ghost.psnr,
                 ghost_ssim=derived.ghost.ssim,
                 ghost_measurements=derived.ghost.measurements,
             )
-        with db_batch.batch():  # one round trip: the status, and the active model read
+        model = None
+        if not scan.model_sha256:
+            try:  # before the batch: on first use the registry registers the built-in models
+                _row, model = diagnosis.active_model(active_model.rows())
+            except diagnosis.ModelUnavailable as exc:
+                raise PipelineFailure(f"No usable diagnosis model: {exc}") from exc
+        # no other database work in a batch: a statement sent inside it waits for its end
+        with db_batch.batch():  # `diagnosing` is written while the fingerprint and diagnosis are computed
             diagnosing = _send_advance(
                 scan,
                 ScanStatus.DIAGNOSING,
@@ -490,27 +501,26 @@ def run(scan_id) -> str:
                 body_part=scan.body_part or d.body_part,
                 study_date=scan.study_date or d.study_date,
             )
-            active = None if scan.model_sha256 else db_batch.send_query(diagnosis.active_query())
+            found = {}
+            if not scan.qwalk_hash:  # computed once; a redelivery keeps the first value
+                found["qwalk_hash"] = qwalk_fingerprint(derived.matrix, derived.pixel_sha256)
+            if model is not None:
+                pred = diagnosis.predict_with(model, derived.matrix)
+                found.update(
+                    diagnosis_label=pred.label,
+                    diagnosis_probability=pred.probability,
+                    model_id=pred.model_id,
+                    model_version=pred.model_version,
+                    model_sha256=pred.model_sha256,
+                )
         diagnosing()
+        _stage_delay("diagnosing")
 
-        # --- diagnosing
-        if active is not None:
-            _stage_delay("diagnosing")
-            try:
-                pred = diagnosis.diagnose(derived.matrix, active_rows=active.rows())
-            except diagnosis.ModelUnavailable as exc:
-                raise PipelineFailure(f"No usable diagnosis model: {exc}") from exc
-            _advance(
-                scan,
-                ScanStatus.ENCRYPTING,
-                diagnosis_label=pred.label,
-                diagnosis_probability=pred.probability,
-                model_id=pred.model_id,
-                model_version=pred.model_version,
-                model_sha256=pred.model_sha256,
-            )
-        else:
-            _advance(scan, ScanStatus.ENCRYPTING)
+        # --- diagnosing done: `encrypting` is written while the derived objects are encrypted
+        with db_batch.batch():
+            encrypting = _send_advance(scan, ScanStatus.ENCRYPTING, **found)
+            sealed = _seal_all(scan, _plaintexts(derived))
+        encrypting()
 
     # --- encrypting: data keys wrapped and each object's CID recorded (StagedObject) in one
     # transaction, BEFORE any derived blob is written
@@ -518,7 +528,7 @@ def run(scan_id) -> str:
     staged_now: list = []
     if derived is not None:
         _stage_delay("encrypting")
-        ciphertexts, staged_now = _stage_all(scan, _plaintexts(derived))
+        ciphertexts, staged_now = _stage_all(scan, sealed)
 
     # --- storing: put every staged ciphertext (re-encrypting, under the same wrapped key, one
     # whose blob never reached the store)
@@ -595,14 +605,38 @@ def _encrypt(scan: Scan, kind: str, object_id, plaintext: bytes, key: bytes) -> 
     )
 
 
-def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
-    """Encrypt the derived objects neither staged nor stored yet, each under a new data key,
-    and in ONE transaction wrap the keys, record each object's CID and SHA-256
-    (StagedObject) and move the scan to `storing`. Returns ({object id: ciphertext}, the new
-    StagedObject rows); the caller puts those bytes. Objects staged by an earlier delivery
-    are left to the storing step."""
+@dataclass(frozen=True)
+class Sealed:
+    """A derived object encrypted under a new data key, not yet staged."""
+
+    object_id: uuid.UUID
+    key: bytes
+    ciphertext: bytes
+    cid: str
+    ciphertext_sha256: str
+    plaintext_size: int
+
+
+def _seal_all(scan: Scan, plaintexts: dict) -> dict:
+    """{kind: Sealed}: each derived object encrypted under a new data key (no database)."""
     from imaging.storage import cid_for
 
+    sealed = {}
+    for kind in DERIVED_KINDS:
+        object_id, key = derived_object_id(scan.pk, kind), envelope.new_data_key()
+        ct = _encrypt(scan, kind, object_id, plaintexts[kind], key)
+        sealed[kind] = Sealed(
+            object_id, key, ct, cid_for(ct), hashlib.sha256(ct).hexdigest(), len(plaintexts[kind])
+        )
+    return sealed
+
+
+def _stage_all(scan: Scan, sealed: dict) -> tuple[dict, list]:
+    """Stage the `sealed` objects neither staged nor stored yet: in ONE transaction wrap their
+    data keys, record each object's CID and SHA-256 (StagedObject) and move the scan to
+    `storing`. Returns ({object id: ciphertext}, the new StagedObject rows); the caller puts
+    those bytes. Objects staged by an earlier delivery are left to the storing step (their
+    sealed copies here are dropped: their keys were never wrapped)."""
     with transaction.atomic():
         with db_batch.batch():  # one round trip for the three
             # the status UPDATE takes the scan's row lock until the commit, so a concurrent
@@ -616,29 +650,26 @@ def _stage_all(scan: Scan, plaintexts: dict) -> tuple[dict, list]:
             readers = _send_derived_readers(scan)
         storing()
         done = {kind for (kind,) in kinds.rows()}
-        todo = {kind: derived_object_id(scan.pk, kind) for kind in DERIVED_KINDS if kind not in done}
+        todo = {kind: sealed[kind] for kind in DERIVED_KINDS if kind not in done}
         if not todo:
             return {}, []
-        keys = {object_id: envelope.new_data_key() for object_id in todo.values()}
-        ciphertexts, rows = {}, []
-        for kind, object_id in todo.items():
-            ct = _encrypt(scan, kind, object_id, plaintexts[kind], keys[object_id])
-            ciphertexts[object_id] = ct
-            rows.append(
-                StagedObject(
-                    id=object_id,
-                    scan=scan,
-                    kind=kind,
-                    version=1,
-                    cid=cid_for(ct),
-                    ciphertext_sha256=hashlib.sha256(ct).hexdigest(),
-                    plaintext_size=len(plaintexts[kind]),
-                )
+        rows = [
+            StagedObject(
+                id=obj.object_id,
+                scan=scan,
+                kind=kind,
+                version=1,
+                cid=obj.cid,
+                ciphertext_sha256=obj.ciphertext_sha256,
+                plaintext_size=obj.plaintext_size,
             )
+            for kind, obj in todo.items()
+        ]
         with db_batch.batch():  # one round trip for both inserts
-            _wrap_derived(scan, keys, readers)  # no wraps exist without a staged row
+            # no wraps exist without a staged row
+            _wrap_derived(scan, {obj.object_id: obj.key for obj in todo.values()}, readers)
             db_batch.insert(StagedObject, rows)
-        return ciphertexts, rows
+        return {obj.object_id: obj.ciphertext for obj in todo.values()}, rows
 
 
 def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:

@@ -8,8 +8,12 @@ from django.db import connection
 
 
 def round_trips(fn):
-    """(round trips `fn` made on this thread's connection, what it returned): each time the
-    client sent something and then read the server's answer counts once."""
+    """(round trips `fn` made on this thread's connection, what it returned).
+
+    A round trip is a point where the client waits for the server: a simple ``Query``, or a
+    ``Sync`` / ``Flush`` that ends a run of extended-protocol messages (pipeline mode sends
+    ``Sync`` then ``Flush`` at the end of a batch: one wait). Results the client happens to
+    read while it is still sending are not counted, so the count does not depend on timing."""
     connection.ensure_connection()
     pgconn = connection.connection.pgconn
     with tempfile.TemporaryFile("w+") as trace:
@@ -19,5 +23,14 @@ def round_trips(fn):
         finally:
             pgconn.untrace()
         trace.seek(0)
-        directions = [line.split("\t")[1] for line in trace.read().splitlines() if line.count("\t") >= 2]
-    return sum(1 for a, b in zip(directions, directions[1:], strict=False) if (a, b) == ("F", "B")), out
+        sent = [
+            fields[3].split(" ")[0]
+            for fields in (line.split("\t") for line in trace.read().splitlines())
+            if len(fields) > 3 and fields[1] == "F"
+        ]
+    waits = sum(
+        1
+        for i, message in enumerate(sent)
+        if message in ("Query", "Sync") or (message == "Flush" and (i == 0 or sent[i - 1] != "Sync"))
+    )
+    return waits, out
