@@ -39,10 +39,9 @@ Counts are modest (default 40 scans per worker setting, one run of each) to keep
 short; the JSON says so. This machine's speed varies by +-10 % from minute to minute: for a
 figure to compare with the targets use ``--scans 100 --repeat 3``, which runs the three
 settings in turn three times, each after a floor round, and reports each setting's median
-run (``runs_ms_per_scan_end_to_end`` lists all of them). Each run's ratio is taken against
-the mean of the floor rounds just before and just after it (``ratio_vs_adjacent_floor``), so
-that a slow or fast minute moves the run and its floor together; the median is by that
-ratio.
+run (``runs_ms_per_scan_end_to_end`` lists all of them) against the median of all floor
+rounds. (Taking each run against the floor rounds just before and after it was tried: a
+single round is too short to be steady, and the ratios spread twice as wide.)
 """
 
 from __future__ import annotations
@@ -476,20 +475,13 @@ def main() -> None:
             ("workers_1_uploads_queued_first", queued_first),
         ):
             floor_round()
-            runs[name].append({**phase(), "_floor_round": len(rounds) - 1})
+            runs[name].append(phase())
     floor_round()
-    round_totals = [sum(r.values()) for r in rounds]
     for name, done in runs.items():
-        for r in done:  # each run against the floor rounds just before and just after it
-            i = r.pop("_floor_round")
-            r["ratio_vs_adjacent_floor"] = round(
-                r["ms_per_scan_end_to_end"] / statistics.fmean(round_totals[i : i + 2]), 3
-            )
-        ordered = sorted(done, key=lambda r: r["ratio_vs_adjacent_floor"])
+        ordered = sorted(done, key=lambda r: r["ms_per_scan_end_to_end"])
         results[name] = {
             **ordered[len(ordered) // 2],  # the median run (of an even count, the slower middle one)
             "runs_ms_per_scan_end_to_end": [r["ms_per_scan_end_to_end"] for r in done],
-            "runs_ratio_vs_adjacent_floor": [r["ratio_vs_adjacent_floor"] for r in done],
         }
 
     calls_per_scan = {k: v // len(mix) for k, v in calls.items()}
@@ -531,19 +523,11 @@ def main() -> None:
                 "floor_calls_per_scan": calls_per_scan,
                 "floor_ms_per_scan": floor_total,
                 "floor_issue_list_once_ms_per_scan": once_total,
-                # the reported run's end-to-end ms per scan over the mean of the floor rounds
-                # just before and after it: the machine's drift between minutes cancels out
-                "ratio_end_to_end_1_worker_vs_floor": round(
-                    results["workers_1"]["ratio_vs_adjacent_floor"], 2
-                ),
-                "ratio_end_to_end_2_workers_vs_floor": round(
-                    results["workers_2"]["ratio_vs_adjacent_floor"], 2
-                ),
+                "ratio_end_to_end_1_worker_vs_floor": round(w1 / floor_total, 2),
+                "ratio_end_to_end_2_workers_vs_floor": round(w2 / floor_total, 2),
                 "ratio_1_worker_uploads_queued_first_vs_floor": round(
-                    results["workers_1_uploads_queued_first"]["ratio_vs_adjacent_floor"], 2
+                    results["workers_1_uploads_queued_first"]["ms_per_scan_end_to_end"] / floor_total, 2
                 ),
-                "ratio_end_to_end_1_worker_vs_floor_median_of_all_rounds": round(w1 / floor_total, 2),
-                "ratio_end_to_end_2_workers_vs_floor_median_of_all_rounds": round(w2 / floor_total, 2),
                 "ratio_in_process_vs_floor": round(inproc_total / floor_total, 2),
                 "ratio_cpu_cost_1_worker_vs_floor": round(
                     results["workers_1"]["cpu_ms_per_scan_total"] / floor_total, 2
