@@ -548,29 +548,28 @@ def run(scan_id) -> str:
         if ct is not None:
             puts.append((staged, ct))
         stored.append(staged)
-    for (staged, _ct), cid in zip(puts, _put_all(store, [ct for _s, ct in puts]), strict=True):
-        staged.cid = cid
-        _stage_delay("stored")
+    putting = _start_puts(store, puts)  # awaited inside the recording transaction
 
     # --- recording: ONE transaction marks the scan done (its row lock), creates the
     # ScanObjects from the staged rows, deletes those rows and records `scan.registered` for
     # the ledger; the entry is signed shortly after, in a batch with the other scans
     # recorded meanwhile
-    _commit_and_record(scan, stored, store)
+    _commit_and_record(scan, stored, store, putting)
     from ledger.services import schedule_append
 
     schedule_append()
     return ScanStatus.DONE
 
 
-def _put_all(store, blobs_: list[bytes]) -> list[str]:
-    """Put the blobs at once (each put waits mostly on its fsyncs or on the IPFS node), in
-    order; StorageUnavailable from any of them -> the task retries."""
-    if len(blobs_) <= 1:
-        return [store.put(b) for b in blobs_]
+def _start_puts(store, puts: list) -> list:
+    """Start putting each (staged row, ciphertext) in the store on this process's put
+    threads (a put waits mostly on its fsyncs or on the IPFS node); returns [(staged row,
+    Future of its CID)]. The recording transaction waits for them after its reads;
+    StorageUnavailable from any put rolls it back and the task retries."""
     from portal.threads import pool
 
-    return list(pool("blob-put", len(DERIVED_KINDS)).map(store.put, blobs_))
+    threads = pool("blob-put", len(DERIVED_KINDS))
+    return [(staged, threads.submit(store.put, ct)) for staged, ct in puts]
 
 
 def _plaintexts(derived: Derived) -> dict:
@@ -710,13 +709,15 @@ def _delete_staged(ids: list) -> None:
     )
 
 
-def _commit_and_record(scan: Scan, stored: list, store) -> None:
+def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> None:
     """`recording`: one transaction marks the scan done (the UPDATE holds the scan's row lock
     until the commit, see `_finish`), creates the ScanObjects from the staged rows, deletes
     those rows and records the ledger event. Any error rolls all of it back, so no one ever
     sees a scan done without its objects and event, and `recording` is this transaction
     rather than a status that is committed on its own. Two database round trips besides
-    BEGIN and COMMIT: the reads, then the writes."""
+    BEGIN and COMMIT: the reads, then the writes. The blobs being put (`putting`, see
+    `_start_puts`) are waited for after the reads, so the waits overlap: a ScanObject row is
+    only written for a blob in the store."""
     with transaction.atomic():
         with db_batch.batch():
             finished = _finish(scan)
@@ -728,6 +729,9 @@ def _commit_and_record(scan: Scan, stored: list, store) -> None:
                     "id", "cid", "ciphertext_sha256", "plaintext_size"
                 )
             )
+        for staged, put in putting:
+            staged.cid = put.result()
+            _stage_delay("stored")
         if not finished():
             return  # a concurrent delivery finished it
         _stage_delay("recording")

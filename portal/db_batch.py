@@ -19,6 +19,7 @@ Built on psycopg's pipeline mode (https://www.psycopg.org/psycopg3/docs/advanced
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 from django.db import connection
@@ -35,8 +36,19 @@ def batch():
     # pipeline is entered on it
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        yield
+    _local.depth = getattr(_local, "depth", 0) + 1
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            yield
+    finally:
+        _local.depth -= 1
+
+
+_local = threading.local()  # how many batches this thread is in (connections are per thread)
+
+
+def _batching() -> bool:
+    return getattr(_local, "depth", 0) > 0
 
 
 class Sent:
@@ -46,13 +58,21 @@ class Sent:
         self._compiler = compiler
         self._cursor = connection.cursor()
         self._cursor.execute(sql, params)
+        self._rows = None
+        if not _batching():
+            # read now: an open SQLite statement would block a rollback to a savepoint
+            # if the caller failed before reading it
+            self._rows = self._fetch()
+
+    def _fetch(self) -> list:
+        try:
+            return self._cursor.fetchall() if self._cursor.description is not None else []
+        finally:
+            self._cursor.close()
 
     def rows(self) -> list[tuple]:
         """All rows (with the ORM's converters applied for a `send_query`)."""
-        try:
-            rows = self._cursor.fetchall()
-        finally:
-            self._cursor.close()
+        rows = self._rows if self._rows is not None else self._fetch()
         if self._compiler is not None:
             rows = list(self._compiler.results_iter([rows], tuple_expected=True))
         return rows

@@ -260,3 +260,39 @@ def test_corrupted_blob_on_read_is_detected_and_no_image_shown(doc_client, patie
     scan2.refresh_from_db()
     assert scan2.status == ScanStatus.FAILED and "integrity check" in scan2.failure_reason
     assert json.dumps(scan2.failure_reason)
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_a_put_failing_inside_the_recording_transaction_rolls_it_back(patient, monkeypatch):
+    """The derived blobs are put while the recording transaction reads; a put that fails
+    there must leave the scan as it was after staging: `storing`, both objects staged, no
+    ScanObject, no ledger event. The next delivery then completes it. (On SQLite this also
+    checks that `db_batch.send` leaves no statement unread: one would block the rollback.)"""
+    from imaging.services import scan_upload
+    from imaging.storage import StorageUnavailable
+    from ledger.models import PendingEvent
+
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(96, 80), "a.png"))
+    real_put = LocalCAS.put
+
+    def put(self, data):
+        if len(data) != scan.original_size:  # the upload's own put went through already
+            raise StorageUnavailable("the store is down")
+        return real_put(self, data)
+
+    monkeypatch.setattr(LocalCAS, "put", put)
+    with pytest.raises(StorageUnavailable):
+        pipeline.run(scan.pk)
+    scan.refresh_from_db()
+    assert (scan.status, scan.ledger_event_id) == (ScanStatus.STORING, None)
+    assert StagedObject.objects.filter(scan=scan).count() == 2
+    assert list(ScanObject.objects.filter(scan=scan).values_list("kind", flat=True)) == ["original"]
+    assert not PendingEvent.objects.filter(
+        event_type="scan.registered", payload__contains=str(scan.pk)
+    ).exists()
+
+    monkeypatch.setattr(LocalCAS, "put", real_put)
+    assert pipeline.run(scan.pk) == ScanStatus.DONE
+    assert ScanObject.objects.filter(scan=scan).count() == 3
+    assert not StagedObject.objects.filter(scan=scan).exists()
