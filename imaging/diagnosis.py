@@ -79,7 +79,7 @@ ACTIVE_COLUMNS = ("task", "kind", "model_id", "version", "sha256")
 def active_query():
     """The active pneumonia model's registry columns that `active_model` checks, as a
     ``values_list`` query (the model card, ~5 KB, is not read): a caller can send it in a
-    database batch and pass the rows to `active_model` / `diagnose`."""
+    database batch and pass the rows to `active_model`."""
     from imaging.models import DiagnosisModel
     from imaging.services import TASK
 
@@ -111,7 +111,6 @@ def active_model(rows: list | None = None):
     return row, model
 
 
-def diagnose(image128: np.ndarray, *, active_rows: list | None = None) -> Prediction:
-    """Predict with the active model (`active_rows`: see `active_model`)."""
-    _, model = active_model(active_rows)
+def diagnose(image128: np.ndarray) -> Prediction:
+    _, model = active_model()
     return predict_with(model, image128)

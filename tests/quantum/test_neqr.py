@@ -108,11 +108,7 @@ def test_npcr_uaci_entropy_correlation_on_256(key, camera256):
 def test_npcr_uaci_are_means_over_trials_and_meet_the_issue_band(key, camera256):
     cipher, meta, _ = neqr.encrypt_image(camera256, key)
     res = neqr.analyze(camera256, cipher, meta, key, seed=3, trials=5)
-    assert (
-        res["trials"] == 5
-        and len(res["uaci_trials"]) == 5
-        and len(set(map(tuple, res["changed_pixels"]))) == 5
-    )
+    assert res["trials"] == 5 and len(res["uaci_trials"]) == 5 and len(set(map(tuple, res["changed_pixels"]))) == 5
     assert res["npcr"] == pytest.approx(np.mean(res["npcr_trials"]))
     assert res["uaci"] == pytest.approx(np.mean(res["uaci_trials"]))
     # the mean of 5 pairs has sd ~0.04 %, so the issue's band is ~3.6 sd wide on each side
