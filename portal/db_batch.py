@@ -1,8 +1,8 @@
 """Several SQL statements per database round trip (PostgreSQL pipeline mode).
 
 A scan's pipeline runs about twenty small statements. Under load, each round trip waits
-for the PostgreSQL backend to be scheduled on a busy CPU, and those waits used to be half
-of the worker's time. Inside ``with batch():``, statements issued with `send`, `send_query`
+for the PostgreSQL backend to be scheduled on a busy CPU, and those waits were over a third
+of the worker's main thread (py-spy, 1 worker under load). Inside ``with batch():``, statements issued with `send`, `send_query`
 and `insert` are sent at once. Their results come back together when the block ends: one
 round trip for the lot, and any error is raised there. Read the results after the block.
 
