@@ -21,6 +21,11 @@ import time
 
 log = logging.getLogger(__name__)
 
+# the thread's nice value above its process's: signing is off the scans' path (see
+# portal.threads.lower_priority); a thread at nice 10 still gets about a tenth of a busy CPU
+# and all of an idle one, so entries keep being appended under load
+NICE = int(os.environ.get("QMC_LEDGER_APPENDER_NICE", "10"))
+
 # after a wake-up the thread gathers events for up to this long, or until a batch of
 # LEDGER_APPEND_BATCH is waiting, so that they are appended in one transaction
 GATHER_SECONDS = 0.1
@@ -82,7 +87,9 @@ def _loop() -> None:
     from django.db import close_old_connections, connection
 
     from ledger import services
+    from portal.threads import lower_priority
 
+    lower_priority(NICE)
     try:
         while not _stop.is_set():
             _gather(services.append_batch())

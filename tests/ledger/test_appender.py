@@ -79,6 +79,22 @@ def test_a_worker_process_signs_on_its_appender_thread_and_loses_nothing_when_a_
     assert not PendingEvent.objects.exists()
 
 
+def test_the_thread_signs_at_a_lower_cpu_priority_than_the_scans_thread(thread):
+    """Under load, signing must not take CPU turns from the scan being processed (the nice
+    value of the appender thread alone is raised; the process's other threads keep theirs)."""
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    tid = appender._thread[0].native_id
+    wait_for(
+        lambda: os.getpriority(os.PRIO_PROCESS, tid) == min(19, base + appender.NICE),
+        timeout=10,
+        what="the appender thread's nice value",
+    )
+    assert appender.NICE > 0
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # this (the scans') thread is untouched
+
+
 def test_the_append_task_wakes_the_thread_instead_of_signing_in_the_task(thread):
     from ledger.tasks import append_pending_task
 
