@@ -664,7 +664,7 @@ def _stage_all(scan: Scan, sealed: dict) -> tuple[dict, list]:
             )
             for kind, obj in todo.items()
         ]
-        with db_batch.batch():  # one round trip for both inserts
+        with db_batch.last_batch():  # one round trip for both inserts and the COMMIT
             # no wraps exist without a staged row
             _wrap_derived(scan, {obj.object_id: obj.key for obj in todo.values()}, readers)
             db_batch.insert(StagedObject, rows)
@@ -714,8 +714,8 @@ def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> N
     until the commit, see `_finish`), creates the ScanObjects from the staged rows, deletes
     those rows and records the ledger event. Any error rolls all of it back, so no one ever
     sees a scan done without its objects and event, and `recording` is this transaction
-    rather than a status that is committed on its own. Two database round trips besides
-    BEGIN and COMMIT: the reads, then the writes. The blobs being put (`putting`, see
+    rather than a status that is committed on its own. Three database round trips: BEGIN,
+    the reads, then the writes with the COMMIT. The blobs being put (`putting`, see
     `_start_puts`) are waited for after the reads, so the waits overlap: a ScanObject row is
     only written for a blob in the store."""
     with transaction.atomic():
@@ -765,7 +765,7 @@ def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> N
         missing = [k for k in DERIVED_KINDS if k not in have]
         if missing:
             raise PipelineFailure(f"Derived objects missing after storing: {', '.join(missing)}.")
-        with db_batch.batch():  # one round trip for the three writes
+        with db_batch.last_batch():  # one round trip for the three writes and the COMMIT
             db_batch.insert(ScanObject, new)
             _delete_staged([o.id for o in new])
             _record_locked(scan, list(have.values()))

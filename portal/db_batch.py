@@ -12,7 +12,8 @@ another, so results can be read either way. Correctness never depends on batchin
 * an ORM call inside a block that reads its result (``.first()``, a RETURNING insert) still
   works, but waits for everything sent so far, which costs a round trip;
 * a block inside ``transaction.atomic()`` is part of that transaction. psycopg's BEGIN is one
-  round trip of its own, and so is the COMMIT.
+  round trip of its own (it waits for it); the COMMIT is one too, unless the transaction's
+  last statements are sent with `last_batch`, which sends the COMMIT with them.
 
 Built on psycopg's pipeline mode (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html).
 """
@@ -42,6 +43,34 @@ def batch():
             yield
     finally:
         _local.depth -= 1
+
+
+@contextmanager
+def last_batch():
+    """`batch` for the last statements of an outermost ``transaction.atomic()`` block: the
+    COMMIT is sent after them in the same round trip, and the block's own commit then finds
+    nothing to do (psycopg skips COMMIT when no transaction is open). It must be the block's
+    last database work: a statement after it would run in a new transaction.
+
+    An error in the batch, the COMMIT's included (deferred foreign keys are checked then), is
+    raised when it ends and the whole transaction is rolled back, as with any batch. Inside a
+    nested block (a savepoint, or a caller's transaction) and on SQLite it is a plain `batch`:
+    the transaction commits when its outermost block ends, as usual."""
+    with batch():
+        yield
+        if _outermost_transaction():
+            send("COMMIT")
+
+
+def _outermost_transaction() -> bool:
+    return (
+        connection.vendor == "postgresql"
+        and connection.in_atomic_block
+        and len(connection.atomic_blocks) == 1
+        and connection.commit_on_exit
+        and not connection.savepoint_ids
+        and not connection.needs_rollback
+    )
 
 
 _local = threading.local()  # how many batches this thread is in (connections are per thread)

@@ -102,3 +102,66 @@ def test_a_dropped_connection_is_replaced_before_a_batch_is_sent():
     with db_batch.batch():
         sent = db_batch.send("SELECT pg_backend_pid()")
     assert sent.row()[0] != pid
+
+
+def _committed(event_ids) -> int:
+    """How many of `event_ids` another connection sees (committed rows only)."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        return other.execute(
+            "SELECT count(*) FROM ledger_pendingevent WHERE event_id = ANY(%s)", [list(event_ids)]
+        ).fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_last_batch_sends_the_commit_with_the_transactions_last_statements():
+    if connection.vendor != "postgresql":
+        pytest.skip("pipeline mode is PostgreSQL's")
+    ids = [uuid.uuid4(), uuid.uuid4()]
+
+    def transaction_of_two_batches():
+        with transaction.atomic():
+            with db_batch.batch():
+                db_batch.insert(PendingEvent, [_pending(ids[0])])
+            with db_batch.last_batch():
+                db_batch.insert(PendingEvent, [_pending(ids[1])])
+            assert _committed(ids) == 2  # committed when the batch ended, before the block's end
+
+    trips, _ = round_trips(transaction_of_two_batches)
+    assert trips == 3  # BEGIN, the first batch, the last batch with the COMMIT
+    assert _committed(ids) == 2
+    with db_batch.batch():  # the connection goes on normally
+        again = db_batch.send("SELECT 1")
+    assert again.row() == (1,)
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_the_last_batch_rolls_the_whole_transaction_back():
+    kept, twice = uuid.uuid4(), uuid.uuid4()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with db_batch.batch():
+            db_batch.insert(PendingEvent, [_pending(kept)])
+        with db_batch.last_batch():
+            db_batch.insert(PendingEvent, [_pending(twice)])
+            db_batch.insert(PendingEvent, [_pending(twice)])  # unique event_id: the COMMIT is not run
+    assert not PendingEvent.objects.filter(event_id__in=[kept, twice]).exists()
+    assert not connection.in_atomic_block
+    PendingEvent.objects.create(event_id=uuid.uuid4(), event_type="scan.accessed", payload="{}")
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db(transaction=True)
+def test_last_batch_inside_a_callers_transaction_does_not_commit_it():
+    """Only the outermost block's transaction may be committed early: a nested block's last
+    batch must leave the caller's transaction open (and able to roll back)."""
+    inner = uuid.uuid4()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with transaction.atomic():  # a savepoint
+            with db_batch.last_batch():
+                db_batch.insert(PendingEvent, [_pending(inner)])
+        with transaction.atomic(savepoint=False):
+            with db_batch.last_batch():
+                db_batch.insert(PendingEvent, [_pending()])
+        raise RuntimeError("the caller fails after the nested blocks")
+    assert not PendingEvent.objects.filter(event_id=inner).exists()
+    assert PendingEvent.objects.count() == 0
