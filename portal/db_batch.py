@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
 
@@ -93,6 +94,13 @@ class Sent:
             # if the caller failed before reading it
             self._rows = self._fetch()
 
+    @classmethod
+    def empty(cls) -> Sent:
+        """A statement that matches nothing and was not sent."""
+        sent = cls.__new__(cls)
+        sent._compiler, sent._cursor, sent._rows = None, None, []
+        return sent
+
     def _fetch(self) -> list:
         try:
             return self._cursor.fetchall() if self._cursor.description is not None else []
@@ -120,7 +128,10 @@ def send(sql: str, params=()) -> Sent:
 def send_query(queryset) -> Sent:
     """Execute a ``values_list()`` queryset now; read its rows, as tuples, after the batch."""
     compiler = queryset.query.get_compiler(using=queryset.db)
-    sql, params = compiler.as_sql()
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # e.g. ``pk__in=[]``: the ORM sends nothing and returns no rows
+        return Sent.empty()
     return Sent(sql, params, compiler)
 
 

@@ -39,6 +39,15 @@ def test_results_are_read_after_the_batch_as_the_orm_reads_them(patient):
 
 
 @pytest.mark.smoke
+def test_a_query_that_matches_nothing_by_construction_gives_no_rows(patient):
+    with db_batch.batch():  # the ORM sends nothing for pk__in=[]; neither does send_query
+        nothing = db_batch.send_query(User.objects.filter(pk__in=[]).values_list("pk"))
+        after = db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk"))
+    assert nothing.rows() == [] and nothing.row() is None
+    assert after.row() == (patient.pk,)
+
+
+@pytest.mark.smoke
 def test_insert_writes_every_row_without_reading_ids_back(patient):
     events = [_pending(), _pending()]
     obj = uuid.uuid4()
@@ -84,7 +93,9 @@ def test_a_batch_is_one_round_trip_on_postgresql(patient):
     trips, rows = round_trips(batched)
     assert rows == [(patient.pk,)] * 3
     assert trips == 1
-    assert round_trips(one_by_one)[0] == 3
+    # one each, and the first time a statement is prepared (settings: DB_PREPARE_THRESHOLD)
+    # psycopg outside a batch waits for its Parse too
+    assert round_trips(one_by_one)[0] >= 3
 
 
 @pytest.mark.django_db(transaction=True)
