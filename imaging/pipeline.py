@@ -322,19 +322,49 @@ def _render_preview_meanwhile(display) -> Future:
 ORIGINAL_COLUMNS = ("id", "kind", "version", "cid", "ciphertext_sha256", "backend")
 
 
-def _send_original(scan_id):
-    """Send the read of the scan's original with its data key wrapped for the system (one
-    query); the returned function, called after the batch, gives the ScanObject (with the
-    `wrap_columns` as attributes) or raises PipelineFailure if there is none."""
+def _original_query(scan_id):
     from django.db.models import OuterRef
 
     from portal.keys import wrap_columns
 
-    sent = db_batch.send_query(
+    return (
         ScanObject.objects.filter(scan_id=scan_id, kind=ObjectKind.ORIGINAL)
         .annotate(**wrap_columns(reader=None, object_ref=OuterRef("id")))
         .values_list(*ORIGINAL_COLUMNS, "wrapped", "sealed", "fingerprint")
     )
+
+
+def _derived_readers_query(scan_id):
+    """The keys `_wrap_derived` wraps for: whoever holds the original's key (the system, the
+    patient and the scan's current readers: consent changes keep the original's wraps
+    current)."""
+    from portal.keys import holder_keys_query
+
+    original = ScanObject.objects.filter(scan_id=scan_id, kind=ObjectKind.ORIGINAL).values("id")
+    return holder_keys_query(source=original)
+
+
+# the pipeline's reads, compiled once per process (see db_batch.Template)
+_ORIGINAL = db_batch.Template(_original_query)
+_DERIVED_READERS = db_batch.Template(_derived_readers_query)
+_ACTIVE_MODEL = db_batch.Template(lambda: diagnosis.active_query())
+_KINDS = db_batch.Template(  # kinds already stored or staged
+    lambda scan_id: (
+        ScanObject.objects.filter(scan_id=scan_id)
+        .values_list("kind")
+        .union(StagedObject.objects.filter(scan_id=scan_id).values_list("kind"))
+    )
+)
+_OBJECTS = db_batch.Template(
+    lambda scan_id: ScanObject.objects.filter(scan_id=scan_id).values_list(*OBJECT_COLUMNS)
+)
+
+
+def _send_original(scan_id):
+    """Send the read of the scan's original with its data key wrapped for the system (one
+    query); the returned function, called after the batch, gives the ScanObject (with the
+    `wrap_columns` as attributes) or raises PipelineFailure if there is none."""
+    sent = _ORIGINAL.send(scan_id=scan_id)
 
     def original() -> ScanObject:
         rows = sent.rows()
@@ -440,7 +470,7 @@ def run(scan_id) -> str:
     with db_batch.batch():  # one round trip: the delivery counted, the original and the model read
         counted = _send_count_delivery(scan_id)
         original = _send_original(scan_id)
-        active_model = db_batch.send_query(diagnosis.active_query())
+        active_model = _ACTIVE_MODEL.send()
     scan = counted()
     if scan is None:
         scan = Scan.objects.filter(pk=scan_id).only("status").first()
@@ -581,18 +611,8 @@ def _plaintexts(derived: Derived) -> dict:
     }
 
 
-def _send_derived_readers(scan: Scan):
-    """Send the read of the keys `_wrap_derived` wraps for: whoever holds the original's key
-    (the system, the patient and the scan's current readers: consent changes keep the
-    original's wraps current)."""
-    from portal import keys as key_service
-
-    original = ScanObject.objects.filter(scan_id=scan.pk, kind=ObjectKind.ORIGINAL).values("id")
-    return key_service.send_holder_keys(source=original)
-
-
 def _wrap_derived(scan: Scan, keys: dict, readers) -> None:
-    """Wrap the derived objects' new data keys for `readers` (`_send_derived_readers`)."""
+    """Wrap the derived objects' new data keys for `readers` (`_derived_readers_query`)."""
     from portal import keys as key_service
 
     key_service.wrap_like(holder_keys=readers, patient_id=scan.patient_id, data_keys=keys)
@@ -641,12 +661,8 @@ def _stage_all(scan: Scan, sealed: dict) -> tuple[dict, list]:
             # the status UPDATE takes the scan's row lock until the commit, so a concurrent
             # delivery waits here and then finds these kinds staged
             storing = _send_advance(scan, ScanStatus.STORING)
-            kinds = db_batch.send_query(  # kinds already stored or staged
-                ScanObject.objects.filter(scan_id=scan.pk)
-                .values_list("kind")
-                .union(StagedObject.objects.filter(scan_id=scan.pk).values_list("kind"))
-            )
-            readers = _send_derived_readers(scan)
+            kinds = _KINDS.send(scan_id=scan.pk)
+            readers = _DERIVED_READERS.send(scan_id=scan.pk)
         storing()
         done = {kind for (kind,) in kinds.rows()}
         todo = {kind: sealed[kind] for kind in DERIVED_KINDS if kind not in done}
@@ -721,9 +737,7 @@ def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> N
     with transaction.atomic():
         with db_batch.batch():
             finished = _finish(scan)
-            objects = db_batch.send_query(
-                ScanObject.objects.filter(scan_id=scan.pk).values_list(*OBJECT_COLUMNS)
-            )
+            objects = _OBJECTS.send(scan_id=scan.pk)
             staged_rows = db_batch.send_query(
                 StagedObject.objects.filter(pk__in=[s.pk for s in stored]).values_list(
                     "id", "cid", "ciphertext_sha256", "plaintext_size"

@@ -86,21 +86,19 @@ def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
     _bulk_wrap(patient.pk, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
-def send_holder_keys(*, source) -> db_batch.Sent:
-    """Send the read of the public keys `wrap_like` wraps for: the system's and those of the
-    readers holding a wrap of `source` (object ids, or a query of them); one query."""
+def holder_keys_query(*, source):
+    """The public keys `wrap_like` wraps for: the system's and those of the readers holding a
+    wrap of `source` (object ids, or a query of them), as one ``values_list`` query."""
     holders = WrappedKey.objects.filter(object_id__in=source, reader__isnull=False).values("reader_id")
-    return db_batch.send_query(
-        UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values_list(
-            "user_id", "public_key"
-        )
+    return UserKeyPair.objects.filter(Q(user_id__in=holders) | Q(is_system=True)).values_list(
+        "user_id", "public_key"
     )
 
 
 def wrap_like(*, holder_keys: db_batch.Sent, patient_id, data_keys: dict) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system and for exactly
-    the readers holding a wrap of a source object: `holder_keys` is what `send_holder_keys`
-    sent for that source, in the caller's database batch.
+    the readers holding a wrap of a source object: `holder_keys` is `holder_keys_query` for
+    that source, sent in the caller's database batch.
 
     For objects derived from the source: consent and break-glass changes keep every stored
     object's wraps in step with who may read the scan (`sync_reader_wraps`), so the

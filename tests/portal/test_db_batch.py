@@ -176,3 +176,55 @@ def test_last_batch_inside_a_callers_transaction_does_not_commit_it():
         raise RuntimeError("the caller fails after the nested blocks")
     assert not PendingEvent.objects.filter(event_id=inner).exists()
     assert PendingEvent.objects.count() == 0
+
+
+def _keys_of(patient_id):
+    return WrappedKey.objects.filter(patient_id=patient_id).values_list("object_id", "wrapped", "created_at")
+
+
+@pytest.mark.smoke
+def test_a_template_is_compiled_once_and_gives_what_the_orm_gives(patient, monkeypatch):
+    from django.db.models.sql.compiler import SQLCompiler
+
+    other = PatientFactory()
+    for owner in (patient, other, patient):
+        WrappedKey.objects.create(object_id=uuid.uuid4(), patient=owner, reader=None, wrapped=b"w")
+    template = db_batch.Template(_keys_of)
+    compiled = []
+    real = SQLCompiler.as_sql
+    monkeypatch.setattr(
+        SQLCompiler, "as_sql", lambda self, *a, **kw: compiled.append(1) or real(self, *a, **kw)
+    )
+    for owner in (patient, other, patient, PatientFactory()):
+        with db_batch.batch():
+            sent = template.send(patient_id=owner.pk)
+            also = template.send(patient_id=str(owner.pk))  # a UUID given as text
+        monkeypatch.setattr(SQLCompiler, "as_sql", real)
+        expected = sorted(_keys_of(owner.pk))
+        monkeypatch.setattr(
+            SQLCompiler, "as_sql", lambda self, *a, **kw: compiled.append(1) or real(self, *a, **kw)
+        )
+        assert sorted(sent.rows()) == sorted(also.rows()) == expected  # converters applied (datetimes)
+    assert len(compiled) == 1  # the first send compiled it; the 7 others reused it
+
+
+def test_a_template_whose_parameters_it_cannot_find_compiles_each_time(patient):
+    # a value that is not a UUID (here a role) is not looked for: the template then behaves
+    # as send_query does, right results included
+    template = db_batch.Template(lambda role: User.objects.filter(role=role).values_list("pk"))
+    for _ in range(2):
+        with db_batch.batch():
+            sent = template.send(role="patient")
+        assert (patient.pk,) in sent.rows()
+
+
+def test_a_template_does_not_reuse_sql_where_a_value_is_also_used_in_another_form(patient):
+    template = db_batch.Template(
+        lambda pk: User.objects.filter(pk=pk, username__startswith=str(pk)).values_list("pk")
+    )
+    for user in (patient, PatientFactory()):
+        user.username = f"{user.pk}-x"
+        user.save(update_fields=["username"])
+        with db_batch.batch():
+            sent = template.send(pk=user.pk)
+        assert sent.rows() == [(user.pk,)]
