@@ -20,9 +20,11 @@ and reports scans/s end to end. In the same run it times, in-process:
   here (the original's key unwrapped, blob read and decrypted in the worker) and the two
   derived-object primitives this design adds (preview PNG encode, simulated quantum-walk
   fingerprint). The upload's decodability check is a second decode and its access entry a
-  second signature. ``floor_issue_list_once_ms_per_scan`` is the floor earlier versions of
-  this script used (one decode, one signature, no unwrap / read / decrypt / preview / qwalk),
-  with its ratios;
+  second signature. ``floor_issue_list_every_call_ms_per_scan`` counts the same calls of the
+  issue's list only (no unwrap, blob read, preview PNG or qwalk: the strictest reading that
+  still counts every call), ``floor_issue_list_once_ms_per_scan`` is the floor earlier
+  versions of this script used (one decode, one signature, no unwrap / read / decrypt /
+  preview / qwalk), each with its ratios;
 * upload request p95 for a ~5 MB file; worker resident memory (max RSS over the run);
 * ``cpu_ms_per_scan``: CPU time per scan of the worker processes, the upload requests (this
   process, during the uploads), and the PostgreSQL and Redis server processes -- the cost
@@ -494,6 +496,9 @@ def main() -> None:
         floor_ms[prim] = round(floor_ms.get(prim, 0.0) + ms, 3)
     floor_total = round(sum(floor_sites.values()), 3)
     once_total = round(sum(floor_sites[k] for k in once_sites), 3)
+    # every call, but of the issue's list only (no unwrap, blob read, preview PNG or qwalk)
+    listed = ("decode", "resize", "hash", "predict", "aes_gcm", "mlkem_wrap", "falcon_sign", "blob_write")
+    listed_total = round(sum(floor_ms[p] for p in listed), 3)
 
     w1 = results["workers_1"]["ms_per_scan_end_to_end"]
     w2 = results["workers_2"]["ms_per_scan_end_to_end"]
@@ -513,8 +518,10 @@ def main() -> None:
                 ),
                 "floor_note": (
                     "every primitive call the stages make, timed in-process as often as they make "
-                    "it (floor_calls_per_scan); floor_issue_list_once = the issue's list with one "
-                    "decode and one signature per scan (earlier sessions' floor)"
+                    "it (floor_calls_per_scan); floor_issue_list_every_call = the same calls of the "
+                    "issue's list only (without the unwrap, blob read, preview PNG and qwalk); "
+                    "floor_issue_list_once = the issue's list with one decode and one signature "
+                    "per scan (earlier sessions' floor)"
                 ),
                 "end_to_end": results,
                 "stages_ms_median_in_process": stages_ms,
@@ -523,6 +530,7 @@ def main() -> None:
                 "floor_calls_per_scan": calls_per_scan,
                 "floor_ms_per_scan": floor_total,
                 "floor_issue_list_once_ms_per_scan": once_total,
+                "floor_issue_list_every_call_ms_per_scan": listed_total,
                 "ratio_end_to_end_1_worker_vs_floor": round(w1 / floor_total, 2),
                 "ratio_end_to_end_2_workers_vs_floor": round(w2 / floor_total, 2),
                 "ratio_1_worker_uploads_queued_first_vs_floor": round(
@@ -534,6 +542,8 @@ def main() -> None:
                 ),
                 "ratio_end_to_end_1_worker_vs_floor_issue_list_once": round(w1 / once_total, 2),
                 "ratio_end_to_end_2_workers_vs_floor_issue_list_once": round(w2 / once_total, 2),
+                "ratio_end_to_end_1_worker_vs_floor_issue_list_every_call": round(w1 / listed_total, 2),
+                "ratio_end_to_end_2_workers_vs_floor_issue_list_every_call": round(w2 / listed_total, 2),
                 "upload_5mb_p95_ms": upload_p95,
                 "upload_5mb_bytes": len(five_mb),
                 "targets": {"ratio_le": 1.5, "upload_p95_ms_le": 200, "worker_rss_mb_le": 500},
