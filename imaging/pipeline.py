@@ -168,14 +168,16 @@ def mark_failed(scan_id, reason: str) -> None:
         log.info("scan %s failed: %s", scan_id, reason)
 
 
-def wrap_for_all(*, scan: Scan, object_id: uuid.UUID, data_key: bytes) -> None:
-    """Wrap a new object's data key for the system, the patient and every current reader of
-    the scan (consent and break-glass decide who; `imaging.permissions.readers_for_scan`)."""
-    from imaging.permissions import readers_for_scan
+def readers_public_keys(*, scan: Scan, reads) -> dict:
+    """{reader id, None for the system: public key} of everyone who gets a wrap of a new
+    object of the scan: the system, the patient and every current reader (consent and
+    break-glass decide who). `reads` is `portal.consent_selectors.ReaderReads` with
+    ``keys=True`` of the scan's patient, sent in the caller's database batch; a reader's
+    first key pair is made here."""
     from portal import keys as key_service
 
-    readers = [None, scan.patient] + [r for r in readers_for_scan(scan) if r.pk != scan.patient_id]
-    key_service.wrap_many(patient=scan.patient, readers=readers, data_keys={object_id: data_key})
+    readers = [None, scan.patient_id] + [r for r in reads.reader_ids(scan) if r != scan.patient_id]
+    return key_service.public_keys_of(readers, known=reads.public_keys())
 
 
 def _unwrap_and_decrypt(obj: ScanObject, *, reader, store) -> tuple[bytes, bytes]:

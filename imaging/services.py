@@ -16,13 +16,16 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from imaging import blobs
 from imaging.crypto import envelope
 from imaging.models import Acquisition, ObjectKind, Scan, ScanObject, ScanStatus
-from imaging.pipeline import wrap_for_all
+from imaging.pipeline import readers_public_keys
 from imaging.storage import StorageError, StorageUnavailable
 from imaging.validation import UploadRejected, inspect_upload
+from portal import db_batch, keys
+from portal.consent_selectors import ReaderReads
 
 log = logging.getLogger(__name__)
 
@@ -134,37 +137,45 @@ def scan_upload(
             status=503,
             code="storage_unavailable",
         ) from exc
+    scan = Scan(
+        id=scan_id,
+        patient=patient,
+        uploaded_by=uploader,
+        status=ScanStatus.QUEUED,
+        source_format=insp.format,
+        original_size=len(data),
+        original_sha256=hashlib.sha256(data).hexdigest(),
+        modality=decoded.modality,
+        body_part=decoded.body_part,
+        study_date=decoded.study_date,
+        width=insp.width,
+        height=insp.height,
+        frames=insp.frames,
+        **ghost_fields,
+        neqr_layer=bool(neqr_layer),
+    )
+    original = ScanObject(
+        id=object_id,
+        scan=scan,
+        kind=ObjectKind.ORIGINAL,
+        version=1,
+        cid=cid,
+        ciphertext_sha256=hashlib.sha256(ciphertext).hexdigest(),
+        plaintext_size=len(data),
+        backend=store.name,
+    )
     try:
+        # three round trips on PostgreSQL: BEGIN; the two rows with the reads that decide
+        # who else gets a key wrap; the wraps with the COMMIT
         with transaction.atomic():
-            scan = Scan.objects.create(
-                id=scan_id,
-                patient=patient,
-                uploaded_by=uploader,
-                status=ScanStatus.QUEUED,
-                source_format=insp.format,
-                original_size=len(data),
-                original_sha256=hashlib.sha256(data).hexdigest(),
-                modality=decoded.modality,
-                body_part=decoded.body_part,
-                study_date=decoded.study_date,
-                width=insp.width,
-                height=insp.height,
-                frames=insp.frames,
-                **ghost_fields,
-                neqr_layer=bool(neqr_layer),
-            )
-            ScanObject.objects.create(
-                id=object_id,
-                scan=scan,
-                kind=ObjectKind.ORIGINAL,
-                version=1,
-                cid=cid,
-                ciphertext_sha256=hashlib.sha256(ciphertext).hexdigest(),
-                plaintext_size=len(data),
-                backend=store.name,
-            )
-            wrap_for_all(scan=scan, object_id=object_id, data_key=key)
+            with db_batch.batch():
+                db_batch.insert(Scan, [scan])  # sets created_at, which consent scopes read
+                db_batch.insert(ScanObject, [original])
+                reads = ReaderReads(patient.pk, timezone.now(), keys=True)
+            publics = readers_public_keys(scan=scan, reads=reads)
             transaction.on_commit(lambda: _enqueue(scan_id))
+            with db_batch.last_batch():
+                keys.wrap_for_keys(patient_id=patient.pk, data_keys={object_id: key}, publics=publics)
     except BaseException:
         _delete_quietly(store, cid)
         raise

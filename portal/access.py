@@ -55,7 +55,7 @@ def authorize(
     ):
         return decision
     actor_row = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic(), db_batch.batch():  # both rows in one round trip
+    with transaction.atomic(), db_batch.last_batch():  # both rows and the COMMIT in one round trip
         event_id = record_event(
             event_type="scan.accessed" if decision.allowed else "access.denied",
             payload=_ledger_payload(actor_row, target, action, purpose, decision, scan, at),

@@ -3,7 +3,8 @@
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import BreakGlass, Consent, ConsentStatus, Role, User
+from portal import db_batch
+from portal.models import BreakGlass, Consent, ConsentStatus, Role, User, UserKeyPair
 from portal.policy import consent_covers_scan
 
 
@@ -24,17 +25,113 @@ def consent_readers(consent: Consent) -> list[User]:
     return list(User.objects.filter(organisation=consent.grantee_org, role=Role.CLINICIAN, is_active=True))
 
 
+# --- who reads a scan: its patient's active consents and break-glass, read in one round trip
+
+_CONSENT_TERMS = (
+    "id",
+    "actions",
+    "scope_kind",
+    "scope_scan_ids",
+    "scope_modality",
+    "scope_from",
+    "scope_to",
+    "grantee_user_id",
+    "grantee_org_id",
+)
+_READ_ACTIONS = {"view", "download"}
+
+
+def _active(patient_id, at):
+    return Consent.objects.filter(
+        Q(end__isnull=True) | Q(end__gt=at),
+        patient_id=patient_id,
+        is_current=True,
+        status=ConsentStatus.ACTIVE,
+        start__lte=at,
+    )
+
+
+def _org_clinicians(patient_id, at):
+    return User.objects.filter(
+        organisation_id__in=_active(patient_id, at).values("grantee_org_id"),
+        role=Role.CLINICIAN,
+        is_active=True,
+    )
+
+
+def _breakglass(patient_id, at):
+    return BreakGlass.objects.filter(patient_id=patient_id, started_at__lte=at, expires_at__gt=at)
+
+
+# each compiled once per process (db_batch.Template), then sent with new ids and times
+_CONSENTS = db_batch.Template(lambda patient_id, at: _active(patient_id, at).values_list(*_CONSENT_TERMS))
+_CLINICIANS = db_batch.Template(
+    lambda patient_id, at: _org_clinicians(patient_id, at).values_list("id", "organisation_id")
+)
+_BREAKGLASS = db_batch.Template(
+    lambda patient_id, at: _breakglass(patient_id, at).values_list("clinician_id")
+)
+_KEYS = db_batch.Template(  # a superset of the readers' public keys: everyone who may be one
+    lambda patient_id, at: UserKeyPair.objects.filter(
+        Q(is_system=True)
+        | Q(user_id=patient_id)
+        | Q(user_id__in=_active(patient_id, at).values("grantee_user_id"))
+        | Q(user_id__in=_org_clinicians(patient_id, at).values("id"))
+        | Q(user_id__in=_breakglass(patient_id, at).values("clinician_id"))
+    ).values_list("user_id", "public_key")
+)
+
+
+class ReaderReads:
+    """The reads that decide who, besides the patient and the system, holds key wraps for a
+    patient's scans at `at`: active consents (with their organisations' clinicians) and
+    break-glass, sent in the caller's database batch (`portal.db_batch`); read the answers
+    after it. With ``keys=True`` also the public keys of everyone who may be a reader, the
+    patient's and the system's, so that wrapping for them needs no further query."""
+
+    def __init__(self, patient_id, at, *, keys: bool = False) -> None:
+        self._consents = _CONSENTS.send(patient_id=patient_id, at=at)
+        self._clinicians = _CLINICIANS.send(patient_id=patient_id, at=at)
+        self._breakglass = _BREAKGLASS.send(patient_id=patient_id, at=at)
+        self._keys = _KEYS.send(patient_id=patient_id, at=at) if keys else None
+
+    def reader_ids(self, scan) -> list:
+        """Ids of the users holding wraps for `scan` now, in a stable order."""
+        by_org: dict = {}
+        for user_id, org_id in self._clinicians.rows():
+            by_org.setdefault(org_id, []).append(user_id)
+        readers: dict = {}
+        for row in self._consents.rows():
+            consent = Consent(**dict(zip(_CONSENT_TERMS, row, strict=True)))
+            if _READ_ACTIONS & set(consent.actions) and consent_covers_scan(consent, scan):
+                grantees = (
+                    [consent.grantee_user_id]
+                    if consent.grantee_user_id
+                    else by_org.get(consent.grantee_org_id, [])
+                )
+                readers.update(dict.fromkeys(grantees))
+        readers.update(dict.fromkeys(user_id for (user_id,) in self._breakglass.rows()))
+        return list(readers)
+
+    def public_keys(self) -> dict:
+        """{user id or None (the system): public key} for the readers (any of them may be
+        missing if they have no key pair yet); needs ``keys=True``."""
+        return {user_id: bytes(public) for user_id, public in self._keys.rows()}
+
+
+def reader_ids_for_scan(scan, at=None) -> list:
+    """Ids of the users (besides the patient and the system) who hold key wraps for the
+    scan's objects right now."""
+    with db_batch.batch():
+        reads = ReaderReads(scan.patient_id, at or timezone.now())
+    return reads.reader_ids(scan)
+
+
 def readers_for_scan(scan, at=None) -> list[User]:
-    """Users (besides the patient and the system) who hold key wraps for the scan's objects right now."""
-    at = at or timezone.now()
-    readers: dict = {}
-    for consent in active_consents(scan.patient, at):
-        if ({"view", "download"} & set(consent.actions)) and consent_covers_scan(consent, scan):
-            for user in consent_readers(consent):
-                readers[user.pk] = user
-    for bg in BreakGlass.objects.filter(patient=scan.patient, started_at__lte=at, expires_at__gt=at):
-        readers[bg.clinician_id] = bg.clinician
-    return list(readers.values())
+    """`reader_ids_for_scan` as User rows."""
+    ids = reader_ids_for_scan(scan, at)
+    users = User.objects.in_bulk(ids)
+    return [users[i] for i in ids if i in users]
 
 
 def patient_consents(patient: User):

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from imaging.models import Scan, ScanObject
 from ledger.services import record_event
-from portal import keys
-from portal.consent_selectors import consent_readers, readers_for_scan
+from portal import db_batch, keys
+from portal.consent_selectors import ReaderReads, consent_readers
 from portal.keyvault import pseudonym
 from portal.models import (
     Action,
@@ -51,9 +51,11 @@ def sync_reader_wraps(*, patient: User, reader: User, at: datetime | None = None
     """Make `reader`'s key wraps for `patient`'s objects exactly what active consent and
     break-glass allow now: add missing wraps (re-wrapping the system copy), delete the rest."""
     at = at or timezone.now()
+    with db_batch.batch():
+        reads = ReaderReads(patient.pk, at)
     should = set()
     for scan in Scan.objects.filter(patient=patient):
-        if any(r.pk == reader.pk for r in readers_for_scan(scan, at)):
+        if reader.pk in reads.reader_ids(scan):
             should.update(ScanObject.objects.filter(scan=scan).values_list("id", flat=True))
     existing = set(
         keys.WrappedKey.objects.filter(patient=patient, reader=reader).values_list("object_id", flat=True)

@@ -20,9 +20,11 @@ Built on psycopg's pipeline mode (https://www.psycopg.org/psycopg3/docs/advanced
 
 from __future__ import annotations
 
+import secrets
 import threading
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -109,11 +111,14 @@ class Sent:
             self._cursor.close()
 
     def rows(self) -> list[tuple]:
-        """All rows (with the ORM's converters applied for a `send_query`)."""
-        rows = self._rows if self._rows is not None else self._fetch()
-        if self._compiler is not None:
-            rows = list(self._compiler.results_iter([rows], tuple_expected=True))
-        return rows
+        """All rows (with the ORM's converters applied for a `send_query`); read again, the
+        same rows."""
+        if self._rows is None:
+            self._rows = self._fetch()
+        if self._compiler is not None:  # converted once
+            self._rows = list(self._compiler.results_iter([self._rows], tuple_expected=True))
+            self._compiler = None
+        return self._rows
 
     def row(self) -> tuple | None:
         """The first row, or None."""
@@ -140,31 +145,30 @@ class Template:
     """A ``values_list()`` query compiled once per process, then sent with new parameter
     values: Django compiles a queryset on every use (0.1-1 ms each for the scan pipeline's
     reads, a few ms per scan in all), while its SQL and result converters only depend on its
-    shape. `build(**values)` makes the queryset; every value must be a UUID. To find where
-    each one goes, the query is compiled once with fresh random UUIDs in their place. If a
-    value is not a UUID, or one of them is not found as a parameter of its own (used in a
-    pattern, say), the template compiles on every use, as `send_query` does. `build` must
-    use each value whole: a part of one (``str(v)[:8]``) would not be found and would stay
-    the first compile's."""
+    shape. `build(**values)` makes the queryset; every value must be a UUID or a timezone-aware
+    datetime. To find where each one goes, the query is compiled once with fresh random
+    values of the same kinds in their place. If a value is of another kind, or one of them
+    is not found as a parameter of its own (used in a pattern, or converted to text as on
+    SQLite, say), the template compiles on every use, as `send_query` does. `build` must use
+    each value whole: a part of one (``str(v)[:8]``, ``at.date()``) would not be found and
+    would stay the first compile's."""
 
     def __init__(self, build) -> None:
         self._build = build
-        self._compiled: dict[str, tuple] = {}  # connection alias -> (sql, params, slots, compiler)
+        self._compiled: dict[tuple, tuple] = {}  # (alias, value kinds) -> (sql, params, slots, compiler)
 
-    def _compile(self, names: tuple[str, ...]):
-        markers = {name: uuid.uuid4() for name in names}
+    def _compile(self, kinds: tuple[tuple[str, type], ...]):
+        markers = {name: _marker(kind) for name, kind in kinds}
         queryset = self._build(**markers)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         slots = {  # name -> [(index, how the value appears there)]
-            name: [(i, form) for i, p in enumerate(params) if (form := _uuid_form(p, m))]
+            name: [(i, form) for i, p in enumerate(params) if (form := _form(p, m))]
             for name, m in markers.items()
         }
         found = {i for places in slots.values() for i, _form in places}
         elsewhere = any(  # a value also used in another form (e.g. in a LIKE pattern)
-            i not in found
-            and isinstance(p, str)
-            and any(m.hex in p.replace("-", "") for m in markers.values())
+            i not in found and isinstance(p, str) and any(_appears_in(p, m) for m in markers.values())
             for i, p in enumerate(params)
         )
         if not all(slots.values()) or elsewhere:
@@ -173,33 +177,60 @@ class Template:
 
     def send(self, **values) -> Sent:
         """`send_query` of ``build(**values)``."""
-        uuids = _as_uuids(values)
-        compiled = self._compiled.get(connection.alias)
-        if compiled is None and uuids is not None:
-            compiled = self._compiled[connection.alias] = self._compile(tuple(sorted(values))) or ()
-        if not compiled or uuids is None or set(compiled[2]) != set(values):
+        markable = _as_markable(values)
+        if markable is None:
+            return send_query(self._build(**values))
+        kinds = tuple(sorted((name, type(value)) for name, value in markable.items()))
+        compiled = self._compiled.get((connection.alias, kinds))
+        if compiled is None:
+            compiled = self._compiled[(connection.alias, kinds)] = self._compile(kinds) or ()
+        if not compiled:
             return send_query(self._build(**values))
         sql, params, slots, compiler = compiled
         params = list(params)
-        for name, value in uuids.items():
+        for name, value in markable.items():
             for i, form in slots[name]:
                 params[i] = form(value)
         return Sent(sql, params, compiler)
 
 
-def _as_uuids(values: dict) -> dict | None:
-    """`values` as UUIDs, or None if one is not a UUID."""
-    try:
-        return {k: v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for k, v in values.items()}
-    except ValueError:
-        return None
+def _as_markable(values: dict) -> dict | None:
+    """`values` with UUIDs given as text made UUIDs; None if one is neither a UUID nor an
+    aware datetime."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, uuid.UUID) or (isinstance(value, datetime) and value.utcoffset() is not None):
+            out[name] = value
+            continue
+        try:
+            out[name] = uuid.UUID(str(value))
+        except ValueError:
+            return None
+    return out
 
 
-def _uuid_form(param, marker: uuid.UUID):
-    """How `marker` appears as the compiled parameter `param` (a UUID, or its text as the
-    database backend stores it), as a function of a UUID; None if `param` is not it."""
-    for form in (lambda u: u, lambda u: u.hex, str):
-        if param == form(marker):
+def _marker(kind: type):
+    """A fresh random value of `kind` (a UUID or an aware datetime) that no query holds."""
+    if issubclass(kind, uuid.UUID):
+        return uuid.uuid4()
+    # a random microsecond within ~35 years: unique for the purpose, valid in every backend
+    return datetime(1990, 1, 1, tzinfo=UTC) + timedelta(microseconds=secrets.randbelow(2**50))
+
+
+def _appears_in(text: str, marker) -> bool:
+    """Whether `marker` (or its date and time to the second) is written in `text`."""
+    if isinstance(marker, uuid.UUID):
+        return marker.hex in text.replace("-", "")
+    return marker.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") in text.replace("T", " ")
+
+
+def _form(param, marker):
+    """How `marker` appears as the compiled parameter `param` (as itself or, for a UUID, its
+    text as the database backend stores it), as a function of a new value; None if `param`
+    is not it."""
+    forms = (lambda v: v, lambda u: u.hex, str) if isinstance(marker, uuid.UUID) else (lambda v: v,)
+    for form in forms:
+        if type(param) is type(form(marker)) and param == form(marker):
             return form
     return None
 

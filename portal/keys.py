@@ -86,6 +86,27 @@ def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
     _bulk_wrap(patient.pk, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
+def public_keys_of(reader_ids: list, *, known: dict) -> dict:
+    """{reader id or None (the system): public key} for `reader_ids`, from `known` (read
+    beforehand, e.g. in the caller's database batch; a superset is fine). No query unless a
+    reader has no key pair yet: one is made. A reader deleted meanwhile is left out."""
+    missing = [i for i in reader_ids if i not in known]
+    found = {i: known[i] for i in reader_ids if i in known}
+    if missing:
+        users = User.objects.in_bulk([i for i in missing if i is not None])
+        for i in missing:
+            if i is None or i in users:
+                found[i] = bytes(keypair_for(users[i] if i is not None else None).public_key)
+    return found
+
+
+def wrap_for_keys(*, patient_id, data_keys: dict, publics: dict) -> None:
+    """Wrap each NEW object's data key ({object_id: data_key}) for each reader of `publics`
+    ({reader id or None: public key}, see `public_keys_of`): rows written in one statement
+    that a database batch does not wait for."""
+    _bulk_wrap(patient_id, data_keys, publics)
+
+
 def holder_keys_query(*, source):
     """The public keys `wrap_like` wraps for: the system's and those of the readers holding a
     wrap of `source` (object ids, or a query of them), as one ``values_list`` query."""

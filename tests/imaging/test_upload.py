@@ -186,7 +186,7 @@ def test_blob_deleted_when_saving_fails(doc_client, patient, monkeypatch):
     def boom(**kw):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "wrap_for_all", boom)
+    monkeypatch.setattr(services, "readers_public_keys", boom)
     with pytest.raises(RuntimeError):
         services.scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 64), "a.png"))
     assert_nothing_stored(before)
@@ -205,3 +205,128 @@ def test_seed_scans_command(patient):
     ]
     call_command("seed_scans", patient=patient.username)  # idempotent without --force
     assert Scan.objects.filter(patient=patient).count() == 4
+
+
+@pytest.mark.django_db
+def test_an_upload_wraps_its_key_for_exactly_the_scans_readers(patient, clinician, monkeypatch):
+    """Consent and break-glass decide who gets a wrap at upload; every way of NOT being a
+    reader is here, so a selection that let one through (or dropped a reader) fails."""
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from imaging import services
+    from portal.models import BreakGlass, Consent
+    from tests.factories import OrganisationFactory
+
+    monkeypatch.setattr(services, "_enqueue", lambda scan_id: None)
+    now = timezone.now()
+    org = OrganisationFactory()
+    in_org = ClinicianFactory(organisation=org)
+    left_org = ClinicianFactory(organisation=org, is_active=False)
+    upload_only, expired, revoked, other_modality, listed_elsewhere, not_yet = (
+        ClinicianFactory() for _ in range(6)
+    )
+    emergency, emergency_over = ClinicianFactory(), ClinicianFactory()
+    terms = {"patient": patient, "purposes": ["TREAT"], "policy_text": "t", "created_by": patient}
+    Consent.objects.create(grantee_org=org, actions=["view"], **terms)
+    Consent.objects.create(grantee_user=upload_only, actions=["upload"], **terms)
+    Consent.objects.create(
+        grantee_user=expired,
+        actions=["view"],
+        start=now - timedelta(days=2),
+        end=now - timedelta(minutes=1),
+        **terms,
+    )
+    Consent.objects.create(grantee_user=revoked, actions=["view"], status="inactive", **terms)
+    Consent.objects.create(grantee_user=not_yet, actions=["view"], start=now + timedelta(days=1), **terms)
+    Consent.objects.create(
+        grantee_user=other_modality,
+        actions=["view"],
+        scope_kind="filter",
+        scope_modality="MR",
+        scope_from=date(1990, 1, 1),
+        **terms,
+    )
+    Consent.objects.create(
+        grantee_user=listed_elsewhere,
+        actions=["view"],
+        scope_kind="listed",
+        scope_scan_ids=[str(patient.pk)],
+        **terms,
+    )
+    BreakGlass.objects.create(
+        clinician=emergency, patient=patient, reason="r", started_at=now, expires_at=now + timedelta(hours=1)
+    )
+    BreakGlass.objects.create(
+        clinician=emergency_over,
+        patient=patient,
+        reason="r",
+        started_at=now - timedelta(hours=2),
+        expires_at=now - timedelta(hours=1),
+    )
+    scan = services.scan_upload(uploader=clinician, patient=patient, file=dicom_bytes("CT_small.dcm"))
+    obj = ScanObject.objects.get(scan=scan)
+    readers = set(WrappedKey.objects.filter(object_id=obj.id).values_list("reader_id", flat=True))
+    assert readers == {None, patient.pk, clinician.pk, in_org.pk, emergency.pk}
+    refused = (
+        left_org,
+        upload_only,
+        expired,
+        revoked,
+        not_yet,
+        other_modality,
+        listed_elsewhere,
+        emergency_over,
+    )
+    assert not readers & {u.pk for u in refused}
+    for reader in (clinician, in_org, emergency):  # real wraps of the one data key
+        assert unwrap_for(object_id=obj.id, reader=reader) == unwrap_for(object_id=obj.id, reader=patient)
+
+
+@pytest.mark.django_db(transaction=True)  # real transactions: their BEGIN and COMMIT are counted
+def test_an_upload_saves_its_rows_in_three_database_round_trips_on_postgresql(
+    patient, clinician, monkeypatch
+):
+    """BEGIN; the scan and its original with the reads that decide who else gets a key wrap
+    (consents, break-glass, public keys); the wraps with the COMMIT."""
+    from django.db import connection
+
+    from imaging import services
+    from tests.pg_trace import round_trips
+
+    if connection.vendor != "postgresql":
+        pytest.skip("pipeline mode is PostgreSQL's")
+    monkeypatch.setattr(services, "_enqueue", lambda scan_id: None)
+    upload = lambda: services.scan_upload(uploader=clinician, patient=patient, file=png_bytes(64, 48))  # noqa: E731
+    upload()  # the readers' key pairs are made on first use
+    trips, scan = round_trips(upload)
+    assert trips == 3
+    assert WrappedKey.objects.filter(object_id__in=scan.blobs.values("id")).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the COMMIT itself fails: a real one is needed
+def test_an_upload_whose_commit_fails_leaves_no_rows_and_no_blob(patient, monkeypatch):
+    """A wrap for a user who does not exist breaks a foreign key, which PostgreSQL checks at
+    COMMIT (sent with the wraps): the whole upload is undone and its blob deleted."""
+    import uuid
+
+    from django.db import IntegrityError
+
+    from imaging import services
+    from portal import keys
+
+    monkeypatch.setattr(services, "_enqueue", lambda scan_id: None)
+    real = keys._bulk_wrap
+    monkeypatch.setattr(
+        keys,
+        "_bulk_wrap",
+        lambda patient_id, data_keys, publics: real(
+            patient_id, data_keys, {**publics, uuid.uuid4(): publics[None]}
+        ),
+    )
+    before = blob_files()
+    with pytest.raises(IntegrityError):
+        services.scan_upload(uploader=patient, patient=patient, file=png_bytes(64, 48))
+    assert_nothing_stored(before)
+    assert WrappedKey.objects.count() == 0

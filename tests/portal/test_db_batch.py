@@ -228,3 +228,64 @@ def test_a_template_does_not_reuse_sql_where_a_value_is_also_used_in_another_for
         with db_batch.batch():
             sent = template.send(pk=user.pk)
         assert sent.rows() == [(user.pk,)]
+
+
+def test_a_template_takes_times_too_and_puts_each_where_it_belongs(patient, monkeypatch):
+    """A time and an id, the time used twice: every send gets the rows of its own values
+    (a slot left with the first compile's value, or two values swapped, would show)."""
+    from datetime import timedelta
+
+    from django.db.models.sql.compiler import SQLCompiler
+    from django.utils import timezone
+
+    from portal.models import BreakGlass
+
+    now = timezone.now()
+    other = PatientFactory()
+    for owner, hours in ((patient, 1), (patient, 3), (other, 2)):
+        BreakGlass.objects.create(
+            clinician=other, patient=owner, reason="r", started_at=now + timedelta(hours=hours - 1),
+            expires_at=now + timedelta(hours=hours),
+        )  # fmt: skip
+
+    def active(patient_id, at):
+        return BreakGlass.objects.filter(
+            patient_id=patient_id, started_at__lte=at, expires_at__gt=at
+        ).values_list("expires_at")
+
+    template = db_batch.Template(active)
+    compiled = []
+    real = SQLCompiler.as_sql
+    cases = ((patient, 0.5, 1), (patient, 2.5, 1), (other, 1.5, 1), (other, 0.5, 0), (patient, 5, 0))
+    for owner, hours, count in cases:
+        at = now + timedelta(hours=hours)
+        expected = list(active(owner.pk, at))
+        monkeypatch.setattr(
+            SQLCompiler, "as_sql", lambda self, *a, **kw: compiled.append(1) or real(self, *a, **kw)
+        )
+        with db_batch.batch():
+            sent = template.send(patient_id=owner.pk, at=at)
+        monkeypatch.setattr(SQLCompiler, "as_sql", real)
+        assert sent.rows() == expected
+        assert len(expected) == count  # the windows do not overlap
+    # compiled once on PostgreSQL; SQLite binds times as text, which the template does not
+    # look for: there, once to look for the values, then on every send (as send_query does)
+    assert len(compiled) == (1 if connection.vendor == "postgresql" else 1 + len(cases))
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField User.date_joined received a naive datetime")
+def test_a_naive_time_is_not_templated(patient):
+    from datetime import datetime
+
+    template = db_batch.Template(lambda at: User.objects.filter(date_joined__lte=at).values_list("pk"))
+    with db_batch.batch():
+        sent = template.send(at=datetime(2100, 1, 1))  # noqa: DTZ001 (what the test is about)
+    assert (patient.pk,) in sent.rows()
+
+
+def test_rows_read_twice_are_the_same_rows(patient):
+    with db_batch.batch():
+        sent = db_batch.send_query(User.objects.filter(pk=patient.pk).values_list("pk", "date_joined"))
+    first = sent.rows()
+    assert first == [(patient.pk, patient.date_joined)]
+    assert sent.rows() == first and sent.row() == first[0]
