@@ -52,22 +52,6 @@ def keypair_for(reader: User | None) -> UserKeyPair:
         return UserKeyPair.objects.get(**lookup)
 
 
-def _public_keys(readers: list) -> dict:
-    """{user pk or None (system): public key} for `readers`, creating missing key pairs."""
-    user_ids = [r.pk for r in readers if r is not None]
-    found = {
-        (None if row["is_system"] else row["user_id"]): bytes(row["public_key"])
-        for row in UserKeyPair.objects.filter(Q(user_id__in=user_ids) | Q(is_system=True)).values(
-            "user_id", "is_system", "public_key"
-        )
-    }
-    for reader in readers:
-        pk = reader.pk if reader is not None else None
-        if pk not in found:
-            found[pk] = bytes(keypair_for(reader).public_key)
-    return found
-
-
 def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: User | None) -> WrappedKey:
     keypair = keypair_for(reader)
     wrapped = hybrid_kem.wrap(bytes(keypair.public_key), data_key, context=_wrap_context(object_id, reader))
@@ -75,15 +59,6 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
         object_id=object_id, reader=reader, defaults={"wrapped": wrapped, "patient": patient}
     )
     return row
-
-
-def wrap_many(*, patient: User, readers: list, data_keys: dict) -> None:
-    """Wrap each NEW object's data key ({object_id: data_key}) for each reader (None = the
-    system): one hybrid KEM wrap per (object, reader), each reader's key pair looked up once
-    (one query for all), rows written in one statement. An object that already has wraps
-    is refused by the one-wrap-per-(object, reader) constraint (IntegrityError)."""
-    publics = _public_keys(readers)
-    _bulk_wrap(patient.pk, data_keys, {(r.pk if r else None): publics[r.pk if r else None] for r in readers})
 
 
 def public_keys_of(reader_ids: list, *, known: dict) -> dict:
@@ -102,8 +77,10 @@ def public_keys_of(reader_ids: list, *, known: dict) -> dict:
 
 def wrap_for_keys(*, patient_id, data_keys: dict, publics: dict) -> None:
     """Wrap each NEW object's data key ({object_id: data_key}) for each reader of `publics`
-    ({reader id or None: public key}, see `public_keys_of`): rows written in one statement
-    that a database batch does not wait for."""
+    ({reader id or None: public key}, see `public_keys_of`): one hybrid KEM wrap per (object,
+    reader), rows written in one statement that a database batch does not wait for. An
+    object that already has wraps is refused by the one-wrap-per-(object, reader)
+    constraint (IntegrityError)."""
     _bulk_wrap(patient_id, data_keys, publics)
 
 

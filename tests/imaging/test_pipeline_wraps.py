@@ -57,8 +57,8 @@ def test_a_wrap_copied_to_another_reader_does_not_unwrap(patient, clinician):
         keys.unwrap_for(object_id=preview.id, reader=other)
 
 
-def test_wrap_many_refuses_to_overwrite_an_objects_wraps(patient, clinician):
-    """`wrap_many` is for new objects: wrapping a stored object's id again (say, with a key
+def test_wrapping_refuses_to_overwrite_an_objects_wraps(patient, clinician):
+    """`wrap_for_keys` is for new objects: wrapping a stored object's id again (say, with a key
     an attacker chose) fails and leaves the existing wraps and key untouched."""
     from django.db import IntegrityError, transaction
 
@@ -69,8 +69,26 @@ def test_wrap_many_refuses_to_overwrite_an_objects_wraps(patient, clinician):
     original = ScanObject.objects.get(scan=scan, kind=ObjectKind.ORIGINAL)
     before = keys.unwrap_for(object_id=original.id, reader=clinician)
     with pytest.raises(IntegrityError), transaction.atomic():
-        keys.wrap_many(
-            patient=patient, readers=[None, clinician], data_keys={original.id: envelope.new_data_key()}
+        keys.wrap_for_keys(
+            patient_id=patient.pk,
+            data_keys={original.id: envelope.new_data_key()},
+            publics=keys.public_keys_of([None, clinician.pk], known={}),
         )
     assert keys.unwrap_for(object_id=original.id, reader=clinician) == before
     assert _readers(original) == {None, patient.pk, clinician.pk}
+
+
+def test_public_keys_come_from_what_was_read_and_a_first_key_pair_is_made(patient, clinician):
+    import uuid
+
+    from portal.models import UserKeyPair
+
+    newcomer = ClinicianFactory()
+    assert not UserKeyPair.objects.filter(user=newcomer).exists()
+    known = keys.public_keys_of([None, patient.pk], known={})  # read from the database
+    assert known[None] == bytes(keys.keypair_for(None).public_key)
+    gone = uuid.uuid4()  # a reader deleted since the reads
+    publics = keys.public_keys_of([None, patient.pk, newcomer.pk, gone], known={**known, clinician.pk: b"x"})
+    assert set(publics) == {None, patient.pk, newcomer.pk}  # the superset's extra key is not used
+    assert publics[newcomer.pk] == bytes(UserKeyPair.objects.get(user=newcomer).public_key)
+    assert publics[patient.pk] == known[patient.pk]
