@@ -8,17 +8,6 @@ from portal.models import BreakGlass, Consent, ConsentStatus, Role, User, UserKe
 from portal.policy import consent_covers_scan
 
 
-def active_consents(patient: User, at=None):
-    at = at or timezone.now()
-    return Consent.objects.filter(
-        Q(end__isnull=True) | Q(end__gt=at),
-        patient=patient,
-        is_current=True,
-        status=ConsentStatus.ACTIVE,
-        start__lte=at,
-    ).select_related("grantee_user", "grantee_org")
-
-
 def consent_readers(consent: Consent) -> list[User]:
     if consent.grantee_user_id:
         return [consent.grantee_user]
