@@ -82,13 +82,11 @@ def test_storage_outage_retries_then_fails_then_retry_from_ui(
     celery_worker, worker_env, doc_client, patient, tmp_path, settings
 ):
     flag = tmp_path / "storage-down"
-    worker_env(
-        QMC_TEST_STORAGE_DOWN_FILE=flag,
-        QMC_SCAN_MAX_RETRIES=4,
-        QMC_SCAN_RETRY_BACKOFF=1,
-        QMC_SCAN_RETRY_BACKOFF_MAX=2,
-    )
-    # 1) outage while processing: retries with backoff, completes when storage is back
+    backoff = {"QMC_SCAN_RETRY_BACKOFF": 1, "QMC_SCAN_RETRY_BACKOFF_MAX": 2}
+    # 1) outage while processing: retries with backoff, completes when storage is back. Many
+    # retries allowed here: with full jitter, a few short delays in a row could otherwise
+    # use up a small allowance before this test sees the second attempt
+    worker_env(QMC_TEST_STORAGE_DOWN_FILE=flag, QMC_SCAN_MAX_RETRIES=50, **backoff)
     flag.touch()
     scan = upload(doc_client, patient)
     wait_for(lambda: Scan.objects.get(pk=scan.pk).attempts >= 2, timeout=30, what="retries")
@@ -99,6 +97,7 @@ def test_storage_outage_retries_then_fails_then_retry_from_ui(
     assert scan.status == ScanStatus.DONE and scan.attempts >= 2
 
     # 2) outage longer than the retries: failed with a reason, nothing lost, retry from the UI
+    worker_env(QMC_TEST_STORAGE_DOWN_FILE=flag, QMC_SCAN_MAX_RETRIES=4, **backoff)
     flag.touch()
     scan2 = upload(doc_client, patient, png_bytes(256, 256), "x.png")
     wait_for(status_is(scan2.pk, ScanStatus.FAILED, ScanStatus.DONE), timeout=60, what="scan to fail")
