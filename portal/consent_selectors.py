@@ -108,17 +108,12 @@ class ReaderReads:
         return {user_id: bytes(public) for user_id, public in self._keys.rows()}
 
 
-def reader_ids_for_scan(scan, at=None) -> list:
-    """Ids of the users (besides the patient and the system) who hold key wraps for the
-    scan's objects right now."""
+def readers_for_scan(scan, at=None) -> list[User]:
+    """Users (besides the patient and the system) who hold key wraps for the scan's objects
+    right now."""
     with db_batch.batch():
         reads = ReaderReads(scan.patient_id, at or timezone.now())
-    return reads.reader_ids(scan)
-
-
-def readers_for_scan(scan, at=None) -> list[User]:
-    """`reader_ids_for_scan` as User rows."""
-    ids = reader_ids_for_scan(scan, at)
+    ids = reads.reader_ids(scan)
     users = User.objects.in_bulk(ids)
     return [users[i] for i in ids if i in users]
 

@@ -104,7 +104,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # the worker and the web server share the file; wait for locks instead of failing
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_qmedchain.sqlite3")}
-elif os.environ.get("DB_PREPARE_THRESHOLD", "2") != "off":
+elif (_prepare_threshold := os.environ.get("DB_PREPARE_THRESHOLD", "2")) != "off":
     # Server-side parameter binding, with each statement prepared once it has run this many
     # times on a connection (psycopg then sends only its name and parameters): PostgreSQL
     # parses and plans the scan pipeline's and the upload's statements once per connection
@@ -112,7 +112,7 @@ elif os.environ.get("DB_PREPARE_THRESHOLD", "2") != "off":
     # Django turns prepared statements off by default for connection poolers: set
     # DB_PREPARE_THRESHOLD=off behind PgBouncer in transaction mode before 1.21.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "2"))
+        server_side_binding=True, prepare_threshold=int(_prepare_threshold)
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
