@@ -80,7 +80,6 @@ __all__ = [
 ]
 
 MAGIC = b"NEQR-QMC-LAYER1\n"
-assert len(MAGIC) == 16
 VERSION = 1
 KINDS = ("preview", "matrix")
 NEQR_PREVIEW_MAX_SIDE = 512

@@ -173,7 +173,8 @@ def toeplitz_hash(bits: np.ndarray, out_len: int, seed_bits: np.ndarray) -> np.n
     n = len(bits)
     if out_len <= 0:
         return np.zeros(0, dtype=np.uint8)
-    assert len(seed_bits) == n + out_len - 1
+    if len(seed_bits) != n + out_len - 1:
+        raise ValueError(f"seed_bits must hold n + out_len - 1 = {n + out_len - 1} bits, not {len(seed_bits)}")
     from scipy.signal import fftconvolve
 
     conv = fftconvolve(seed_bits.astype(np.float64), bits.astype(np.float64))

@@ -144,7 +144,8 @@ def _train_and_save(path, kind, seed, directory, log) -> dict:
     card["validation"] = val
     card["inference_ms_per_image_batch_measured_at_training"] = round(per_img_ms, 4)
     digest = write_artifact(kind, arrays, card, render_card(card, kind), directory)
-    assert digest == tmp_digest
+    if digest != tmp_digest:
+        raise RuntimeError(f"{kind}: the written artefact's digest {digest} differs from the trained one {tmp_digest}")
     log(f"{kind}: wrote {kind}.npz sha256={digest} val={ {k: val[k] for k in ('auc', 'acc')} }")
     return dict(card, sha256=digest)
 

@@ -163,7 +163,7 @@ class KuboRPC:
         for attempt in range(attempts):
             if attempt:
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                time.sleep(delay * (0.5 + random.random() / 2))
+                time.sleep(delay * (0.5 + random.random() / 2))  # nosec B311 (jitter)
             try:
                 resp = self._client.post(
                     endpoint,

@@ -17,9 +17,9 @@ from portal.consent_services import consent_grant, consent_revoke
 from portal.models import Consent, Organisation, Role, User
 from portal.services import demo_totp_device
 
-DEMO_PASSWORD = "demo-password-2026"
+DEMO_PASSWORD = "demo-password-2026"  # nosec B105 (README)
 DEMO_CLIENT_ID = "northside-demo-client"
-DEMO_CLIENT_SECRET = "northside-demo-secret-2026"
+DEMO_CLIENT_SECRET = "northside-demo-secret-2026"  # nosec B105 (README)
 
 PEOPLE = [
     ("dr.ada", "Ada", "Lovelace", Role.CLINICIAN),
