@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lab import selectors
-from lab.permissions import can_use_lab
+from lab.permissions import authorize_run, can_use_lab
 from lab.serializers import RunCreateSerializer, RunDetailSerializer, RunPageSerializer
 from lab.services import LabError, lab_run_start
 from portal.api.errors import ApiError
@@ -26,9 +26,14 @@ def _require_lab(request) -> None:
 
 
 def _run_or_404(request, run_id):
+    """The caller's own run; one made from a scan only while the policy lets them view that
+    scan (decided and recorded like viewing it; refused like imaging's API refuses the scan)."""
     run = selectors.run_of(request.user, run_id)
     if run is None:
         raise ApiError("No such lab run.", 404)
+    decision = authorize_run(user=request.user, run=run)
+    if decision is not None and not decision.allowed:
+        raise ApiError(decision.message, decision.status_code or 403)
     return run
 
 
@@ -51,7 +56,7 @@ class RunListCreate(APIView):
     def get(self, request):
         _require_lab(request)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.runs_of(request.user), request, view=self)
+        page = paginator.paginate_queryset(selectors.listed_runs_of(request.user), request, view=self)
         return paginator.get_paginated_response([selectors.status_of(r) for r in page])
 
     @extend_schema(
@@ -91,7 +96,11 @@ class RunDetail(APIView):
     )
     def get(self, request, run_id):
         _require_lab(request)
-        return Response(RunDetailSerializer(detail_of(_run_or_404(request, run_id))).data)
+        run = _run_or_404(request, run_id)
+        response = Response(RunDetailSerializer(detail_of(run)).data)
+        if run.uses_scan:
+            response["Cache-Control"] = "private, no-store"
+        return response
 
 
 class RunFigure(APIView):
@@ -113,6 +122,6 @@ class RunFigure(APIView):
         if not run.figure_png:
             raise ApiError("This run has no figure yet.", 404)
         response = HttpResponse(run.figure_bytes(), content_type="image/png")
-        response["Cache-Control"] = "private, max-age=3600"
+        response["Cache-Control"] = "private, no-store"
         response["X-Content-Type-Options"] = "nosniff"
         return response

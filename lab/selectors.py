@@ -15,12 +15,40 @@ def runs_of(user):
     return LabRun.objects.filter(created_by=user).order_by("-created_at")
 
 
-def run_of(user, run_id) -> LabRun | None:
+def listed_runs_of(user):
+    """The user's runs for a list, less those made from a scan the policy no longer lets them
+    view (a listed run's message and figure link come from its scan). Listing is not recorded,
+    like imaging's lists; opening a run is."""
+    from imaging.models import Scan
+    from portal.access import authorize
+
+    runs = runs_of(user)
+    scan_ids = set(runs.filter(params__source="scan").values_list("params__scan_id", flat=True))
+    scans = Scan.objects.select_related("patient").in_bulk(
+        [pk for pk in map(_uuid_or_none, scan_ids) if pk is not None]
+    )
+    viewable = {
+        str(pk)
+        for pk, scan in scans.items()
+        if authorize(actor=user, action="view", scan=scan, purpose=SCAN_PURPOSE, record=False).allowed
+    }
+    refused = [s for s in scan_ids if str(_uuid_or_none(s)) not in viewable]
+    if not refused:
+        return runs
+    # by primary key: a simulation has no scan_id, and NOT (NULL IN ...) would drop it too
+    return runs.exclude(pk__in=LabRun.objects.filter(params__scan_id__in=refused).values("pk"))
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
     try:
-        pk = uuid.UUID(str(run_id))
+        return uuid.UUID(str(value))
     except ValueError:
         return None
-    return runs_of(user).filter(pk=pk).first()
+
+
+def run_of(user, run_id) -> LabRun | None:
+    pk = _uuid_or_none(run_id)
+    return None if pk is None else runs_of(user).filter(pk=pk).first()
 
 
 def status_of(run: LabRun) -> dict:

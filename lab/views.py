@@ -13,8 +13,8 @@ from django.views.decorators.http import require_http_methods
 
 from lab import selectors
 from lab.forms import FORMS, IMAGE_TOOLS
-from lab.models import Tool
-from lab.permissions import can_use_lab
+from lab.models import RunStatus, Tool
+from lab.permissions import authorize_run, can_use_lab
 from lab.services import LabError, lab_run_start
 
 TOOL_INFO = {
@@ -66,7 +66,7 @@ def lab_user_required(view):
 @lab_user_required
 def index(request):
     tools = [{"key": k, "label": Tool(k).label, "title": t, "text": d} for k, (t, d) in TOOL_INFO.items()]
-    runs = list(selectors.runs_of(request.user)[:20])
+    runs = list(selectors.listed_runs_of(request.user)[:20])
     return render(request, "lab/index.html", {"tools": tools, "runs": runs})
 
 
@@ -109,28 +109,53 @@ def new_run(request, tool):
     )
 
 
-def _run_or_404(request, run_id):
+def _own_run(request, run_id):
     run = selectors.run_of(request.user, run_id)
     if run is None:
         raise Http404("No such lab run.")
     return run
 
 
+def _authorized(request, run, *, record: bool = True):
+    """A run made from a scan is shown only while the policy lets the caller view that scan
+    (decided and recorded like viewing it; refused with 404 or 403 like imaging's pages)."""
+    decision = authorize_run(user=request.user, run=run, record=record)
+    if decision is not None and not decision.allowed:
+        if decision.status_code == 404:
+            raise Http404(decision.message)
+        raise PermissionDenied(decision.message)
+    return run
+
+
+def _run_or_404(request, run_id):
+    return _authorized(request, _own_run(request, run_id))
+
+
+def _private(response, run):
+    if run.uses_scan:
+        response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @lab_user_required
 def run_page(request, run_id):
     run = _run_or_404(request, run_id)
     title, _ = TOOL_INFO[run.tool]
-    return render(request, "lab/run.html", {"run": run, "title": title, "status": selectors.status_of(run)})
+    return _private(
+        render(request, "lab/run.html", {"run": run, "title": title, "status": selectors.status_of(run)}), run
+    )
 
 
 @lab_user_required
 def run_status(request, run_id):
-    run = _run_or_404(request, run_id)
+    run = _own_run(request, run_id)
+    # polled while the run works: recorded once it carries the numbers and the figure link
+    _authorized(request, run, record=run.status == RunStatus.DONE)
     data = selectors.status_of(run)
     if run.finished:
         data["comparison"] = (run.result or {}).get("comparison", [])
     data["figure_url"] = reverse("lab:figure", args=[run.id]) if run.figure_png else None
-    return JsonResponse(data)
+    return _private(JsonResponse(data), run)
 
 
 @lab_user_required
@@ -139,5 +164,6 @@ def run_figure(request, run_id):
     if not run.figure_png:
         raise Http404("No figure yet.")
     response = HttpResponse(run.figure_bytes(), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

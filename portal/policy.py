@@ -84,16 +84,8 @@ def active_breakglass(actor: User, patient: User, at: datetime) -> BreakGlass | 
     )
 
 
-# most telling refusal first when several consents fail for different reasons
-_FAILURE_ORDER = [
-    "wrong_purpose",
-    "action_not_granted",
-    "out_of_scope",
-    "not_yet_active",
-    "consent_expired",
-    "consent_revoked",
-    "consent_rejected",
-]
+# when active consents do not cover the request, the most telling refusal first
+_TERMS_ORDER = ["wrong_purpose", "action_not_granted", "out_of_scope"]
 _FAILURE_MESSAGES = {
     "consent_revoked": "The patient has revoked the consent that gave you access.",
     "consent_expired": "The consent that gave you access has expired.",
@@ -105,8 +97,8 @@ _FAILURE_MESSAGES = {
 }
 
 
-def _evaluate(consent: Consent, action: str, purpose: str, scan, at: datetime) -> str | None:
-    """None when the consent permits the request, else the failure code."""
+def _state_failure(consent: Consent, at: datetime) -> str | None:
+    """None when the consent is in force at `at`, else why not."""
     state = consent.effective_status(at)
     if state == ConsentStatus.INACTIVE:
         return "consent_revoked"
@@ -116,6 +108,11 @@ def _evaluate(consent: Consent, action: str, purpose: str, scan, at: datetime) -
         return "consent_expired"
     if state == "pending":
         return "not_yet_active"
+    return None
+
+
+def _terms_failure(consent: Consent, action: str, purpose: str, scan) -> str | None:
+    """None when the consent's terms cover the request, else which term does not."""
     if REQUIRED_GRANT[action] not in consent.actions:
         return "action_not_granted"
     if purpose not in consent.purposes:
@@ -123,6 +120,27 @@ def _evaluate(consent: Consent, action: str, purpose: str, scan, at: datetime) -
     if scan is not None and not consent_covers_scan(consent, scan):
         return "out_of_scope"
     return None
+
+
+def _most_relevant(failures: list) -> tuple[str, Consent]:
+    """The refusal to report when several consents fail, as (reason, consent).
+
+    First the consents whose terms would have covered the request, only their state failing,
+    the most recent change of state first: a revocation today outranks an expiry last month
+    and an expiry today a revocation last month (the current version records a revocation,
+    rejection or grant when it was made; an expiry happens at the period's end). Then
+    consents in force whose terms do not cover the request, the most telling first. Then
+    the rest, by their state, the most recent change first."""
+
+    def rank(failure):
+        state, terms, consent = failure
+        if state is None:
+            return (1, _TERMS_ORDER.index(terms), 0.0)
+        changed = consent.end if state == "consent_expired" else consent.created_at
+        return (0 if terms is None else 2, 0, -changed.timestamp())
+
+    state, terms, consent = min(failures, key=rank)
+    return state or terms, consent
 
 
 def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | None = None) -> Decision:
@@ -147,10 +165,11 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
 
     failures = []
     for consent in consents_for(actor, patient):
-        failure = _evaluate(consent, action, purpose, scan, at)
-        if failure is None:
+        state = _state_failure(consent, at)
+        terms = _terms_failure(consent, action, purpose, scan)
+        if state is None and terms is None:
             return allow("consent", "Allowed under the patient's consent.", consent=consent)
-        failures.append((failure, consent))
+        failures.append((state, terms, consent))
 
     if actor.role == Role.CLINICIAN and action in BREAKGLASS_ACTIONS:
         breakglass = active_breakglass(actor, patient, at)
@@ -161,6 +180,5 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
 
     if not failures:
         return deny("no_consent", HIDDEN, 404)
-    failures.sort(key=lambda fc: _FAILURE_ORDER.index(fc[0]))
-    reason, consent = failures[0]
+    reason, consent = _most_relevant(failures)
     return deny(reason, _FAILURE_MESSAGES[reason], 403, consent=consent)
