@@ -31,18 +31,18 @@ from tests.factories import (
 )
 
 MATRIX = """
-actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry revoke w_revoke
-patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403  403        403          302     200      200             200    200      200    302     200    302
-other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403  403        403          302     200      404             404    404      404    404     404    404
-clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200  403        403          200     200      200             200    200      200    302     404    403
-clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200  403        403          200     200      404             404    404      404    404     404    403
-auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403  200        302          200     200      404             404    404      404    404     404    403
-anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   401    login
-client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
-client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
-client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
-client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
-client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   403    login
+actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg  w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry lab_run lab_status lab_figure lab_api_run lab_api_figure lab_api_runs revoke w_revoke
+patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403   403        403          302     200      200             200    200      200    302     403     403        403        403         403            403          200    302
+other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403   403        403          302     200      404             404    404      404    404     403     403        403        403         403            403          404    404
+clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200   403        403          200     200      200             200    200      200    302     200     200        200        200         200            in           404    403
+clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200   403        403          200     200      404             404    404      404    404     404     404        404        404         404            out          404    403
+auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403   200        302          200     200      404             404    404      404    404     404     404        404        404         404            out          404    403
+anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      401         401            401          401    login
+client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
+client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
+client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
+client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
+client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
 """
 
 # column -> (URL name, method, path kwargs from the world, query/body builder)
@@ -77,16 +77,30 @@ OPS = {
     "w_neqr": ("imaging:neqr-cipher", "get", {"scan_id": "neqr_scan"}, None),
     "w_retry": ("imaging:retry", "post", {"scan_id": "scan"}, None),
     "w_revoke": ("consent-revoke", "post", {"series": "consent"}, None),
+    "lab_run": ("lab:run", "get", {"run_id": "lab_run"}, None),
+    "lab_status": ("lab:status", "get", {"run_id": "lab_run"}, None),
+    "lab_figure": ("lab:figure", "get", {"run_id": "lab_run"}, None),
+    "lab_api_run": ("lab-api:run-detail", "get", {"run_id": "lab_run"}, None),
+    "lab_api_figure": ("lab-api:run-figure", "get", {"run_id": "lab_run"}, None),
+    "lab_api_runs": ("lab-api:runs", "get", {}, None),
 }
 # a list column answers in/out: is this object of Alice's in the results?
 LIST_MEMBER = {
     "scans_all": lambda w: str(w["scan"].id),
     "patients": lambda w: str(w["alice"].pk),
     "consents": lambda w: str(w["consent"].series),
+    "lab_api_runs": lambda w: str(w["lab_run"].id),
 }
 # API columns whose every call, once past authentication and scopes, is decided by the policy
-# and recorded (access history + ledger)
-RECORDED = {"scans", "upload", "detail", "diagnosis", "original", "preview"}
+# and recorded (access history + ledger); a lab run's artefacts only once past the lab's own
+# checks (a lab role, the run's creator): others are refused before the run's scan is named
+RECORDED = {"scans", "upload", "detail", "diagnosis", "original", "preview"} | {
+    "lab_run",
+    "lab_status",
+    "lab_figure",
+    "lab_api_run",
+    "lab_api_figure",
+}
 
 # URL patterns under the patient-data prefixes that do not touch patient data
 NOT_PATIENT_DATA = {
@@ -105,6 +119,8 @@ PATIENT_DATA_PREFIXES = (
     "patients/",
     "breakglass/",
     "audit/breakglass/",
+    "lab/runs/",
+    "api/v1/lab/runs",
 )
 
 
@@ -139,6 +155,30 @@ def _neqr_scan(patient, *, uploader):
     return scan
 
 
+def _lab_run(patient, clinician):
+    """A finished quantum-lab run on the patient's scan, made by a clinician with a research
+    consent (its figure is a stand-in: what is tested is who may read it)."""
+    from django.utils import timezone
+
+    from lab.models import LabRun, RunStatus
+    from tests.lab.helpers import make_matrix_scan
+
+    consent_grant(patient=patient, grantee_user=clinician, actions=["view"], purposes=["HRESCH"])
+    scan, _ = make_matrix_scan(patient, clinician)
+    run = LabRun.objects.create(
+        tool="neqr",
+        params={"source": "scan", "scan_id": str(scan.id), "seed": 4},
+        status=RunStatus.DONE,
+        progress=100,
+        result={"simulated": True},
+        created_by=clinician,
+        finished_at=timezone.now(),
+    )
+    run.figure_png = run.seal_figure(png())
+    run.save(update_fields=["figure_png"])
+    return run
+
+
 @pytest.fixture
 def world(db, client):
     alice = PatientFactory(username="alice-m")
@@ -154,6 +194,7 @@ def world(db, client):
     consent_revoke(actor=alice, consent=revoked)
     scan, _ = stored_scan(alice, uploader=doc)
     neqr_scan = _neqr_scan(alice, uploader=doc)
+    lab_run = _lab_run(alice, doc)
     emergency_doc = ClinicianFactory()
     bg = breakglass_open(clinician=emergency_doc, patient=alice, reason="unconscious in the ED")
     return {
@@ -164,6 +205,7 @@ def world(db, client):
         "scan": scan,
         "neqr_scan": neqr_scan,
         "breakglass": bg,
+        "lab_run": lab_run,
         "client": client,
     }
 
@@ -227,7 +269,8 @@ def test_matrix(actor, world):
         before = AccessEvent.objects.count()
         response = _call(op, world, headers)
         got[op] = _outcome(op, response, world)
-        if op in RECORDED and got[op] not in ("401", "login") and actor != "client_no_scope":
+        lab_outsider = op.startswith("lab_") and actor != "clinician_consent"
+        if op in RECORDED and got[op] not in ("401", "login") and actor != "client_no_scope" and not lab_outsider:
             if AccessEvent.objects.count() == before:
                 unrecorded.append(op)
     wrong = {
