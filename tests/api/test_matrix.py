@@ -270,7 +270,12 @@ def test_matrix(actor, world):
         response = _call(op, world, headers)
         got[op] = _outcome(op, response, world)
         lab_outsider = op.startswith("lab_") and actor != "clinician_consent"
-        if op in RECORDED and got[op] not in ("401", "login") and actor != "client_no_scope" and not lab_outsider:
+        if (
+            op in RECORDED
+            and got[op] not in ("401", "login")
+            and actor != "client_no_scope"
+            and not lab_outsider
+        ):
             if AccessEvent.objects.count() == before:
                 unrecorded.append(op)
     wrong = {
