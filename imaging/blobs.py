@@ -16,6 +16,9 @@ from django.conf import settings
 
 from imaging.storage import BlobStore, StorageUnavailable, get_store
 
+# seconds a client is asked to wait (Retry-After) when the store is down
+OUTAGE_RETRY_AFTER = 30
+
 
 class _OutageSwitch:
     def __init__(self, inner: BlobStore, flag: Path) -> None:
@@ -45,6 +48,10 @@ class _OutageSwitch:
 
     def ping(self) -> bool:
         return not self._flag.exists() and self._inner.ping()
+
+    def clean_partial(self, *, older_than: float) -> int:
+        clean = getattr(self._inner, "clean_partial", None)
+        return clean(older_than=older_than) if clean else 0
 
 
 def store() -> BlobStore:

@@ -43,6 +43,11 @@ class Scan(models.Model):
     status = models.CharField(max_length=16, choices=ScanStatus.choices, default=ScanStatus.QUEUED)
     failure_reason = models.CharField(max_length=300, blank=True)
     attempts = models.PositiveIntegerField(default=0)  # deliveries of the pipeline task (poison-loop guard)
+    # the delivery working on the scan (imaging.leases): its token, the worker process that
+    # holds it (a ScanWorker name) and when its message was last published or is next due
+    claim = models.UUIDField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     source_format = models.CharField(max_length=8)  # dicom / png / jpeg
     original_size = models.PositiveBigIntegerField()
@@ -87,6 +92,18 @@ class Scan(models.Model):
         if self.status == ScanStatus.FAILED:
             return 100
         return round(100 * PIPELINE_ORDER.index(self.status) / (len(PIPELINE_ORDER) - 1))
+
+
+class ScanWorker(models.Model):
+    """A worker process that may hold scans (``Scan.claimed_by``): its heartbeat, written
+    every few seconds by a thread of the process (`imaging.leases`). A scan whose holder has
+    not been seen for ``QMC_SCAN_HOLDER_TIMEOUT`` seconds is dispatched again."""
+
+    name = models.CharField(max_length=200, primary_key=True)  # host:pid
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_seen:%H:%M:%S}"
 
 
 class ObjectKind(models.TextChoices):

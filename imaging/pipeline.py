@@ -17,13 +17,20 @@ database and does only what is missing:
   data key (system, patient, current readers) in one transaction. Object ids are derived
   from (scan id, kind, version), and a data key is only generated when none is wrapped yet;
 * **storing** puts the staged ciphertext in the blob store (``put`` of the same bytes
-  returns the same CID, so a redelivery cannot orphan a blob) and, in one transaction,
-  creates the ScanObject and deletes the staged row;
+  returns the same CID, and only the delivery holding the claim puts or re-stages, so a
+  redelivery cannot orphan a blob) and, in one transaction, creates the ScanObject and
+  deletes the staged row;
 * **recording** marks the scan done and, in the same transaction, creates its ScanObjects
   and calls ``ledger.services.record_event`` with an event id derived from the scan id.
 
-``Scan.attempts`` counts deliveries; more than ``MAX_ATTEMPTS`` marks the scan failed
-(poison-message guard). For the reliability tests ``QMC_TEST_STAGE_DELAY`` (e.g.
+A delivery works only on a scan it has claimed (`imaging.leases`): the UPDATE that counts
+it also records its claim token and worker process, and every later status UPDATE is
+conditional on that token. A copy of the message that arrives while another delivery
+holds the scan writes nothing; a delivery whose claim was taken over (its worker seemed
+dead) stops with `ClaimLost` and deletes the blobs it put that no row names.
+
+``Scan.attempts`` counts deliveries that claimed the scan; more than ``MAX_ATTEMPTS`` marks
+the scan failed (poison-message guard). For the reliability tests ``QMC_TEST_STAGE_DELAY`` (e.g.
 ``storing=5,stored=3``) makes the worker sleep at a stage so it can be killed there.
 """
 
@@ -41,7 +48,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from imaging import blobs, diagnosis, preprocess
@@ -69,6 +76,11 @@ class PipelineFailure(Exception):
     """A permanent failure: the scan becomes `failed` with this message (no retry)."""
 
 
+class ClaimLost(Exception):
+    """Another delivery holds the scan now (this one's worker was taken for dead): this
+    delivery stops without writing anything more."""
+
+
 def derived_object_id(scan_id, kind: str, version: int = 1) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{scan_id}/{kind}/{version}")
 
@@ -90,7 +102,9 @@ def _before(status: str, target: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _advance_sql(target: str, names: tuple[str, ...], unless_there: bool) -> tuple[str, list]:
+def _advance_sql(
+    target: str, names: tuple[str, ...], unless_there: bool, fenced: bool = False
+) -> tuple[str, list]:
     """(SQL, leading params) of `_advance`'s UPDATE for these field names. Written once per
     shape because building and compiling the ORM's Case/When UPDATE cost ~0.5 ms, five
     times per scan; plain SQL that PostgreSQL and SQLite (3.35+, for RETURNING) accept."""
@@ -99,11 +113,13 @@ def _advance_sql(target: str, names: tuple[str, ...], unless_there: bool) -> tup
     earlier = [s for s, i in STEP_INDEX.items() if i < STEP_INDEX[target]]
     sets = ", ".join(f"{q(opts.get_field(n).column)} = %s" for n in (*names, "updated_at"))
     status = q("status")
+    fence = f"AND {q('claim')} = %s " if fenced else ""  # only while this delivery holds the claim
+    # only quoted names from the model and %s placeholders are formatted in (bandit B608)
     sql = (
-        f"UPDATE {q(opts.db_table)} SET {sets}, {status} = CASE WHEN {status} IN "
+        f"UPDATE {q(opts.db_table)} SET {sets}, {status} = CASE WHEN {status} IN "  # nosec B608
         f"({', '.join(['%s'] * len(earlier))}) THEN %s ELSE {status} END "
         f"WHERE {q(opts.pk.column)} = %s AND {status} NOT IN ({'%s, %s' if unless_there else '%s'}) "
-        f"RETURNING {status}"
+        f"{fence}RETURNING {status}"
     )
     return sql, [*earlier, target]
 
@@ -114,7 +130,8 @@ def _send_advance(scan: Scan, target: str, *, unless_there: bool = False, **fiel
     returns (or raises what it raises)."""
     now = timezone.now()
     names = tuple(sorted(fields))
-    sql, status_params = _advance_sql(target, names, unless_there)
+    token = scan.claim  # set by `run`'s claim; None for a scan loaded elsewhere (unfenced)
+    sql, status_params = _advance_sql(target, names, unless_there, token is not None)
     opts = Scan._meta
     values = [
         opts.get_field(n).get_db_prep_save(v, connection)
@@ -122,20 +139,20 @@ def _send_advance(scan: Scan, target: str, *, unless_there: bool = False, **fiel
     ]
     pk = opts.pk.get_db_prep_value(scan.pk, connection)
     excluded = [ScanStatus.FAILED.value, *([target] if unless_there else [])]
-    sent = db_batch.send(sql, [*values, *status_params, pk, *excluded])
+    fence = [] if token is None else [opts.get_field("claim").get_db_prep_save(token, connection)]
+    sent = db_batch.send(sql, [*values, *status_params, pk, *excluded, *fence])
 
     def outcome() -> bool:
         row = sent.row()
         if row is None:
-            status, reason = Scan.objects.filter(pk=scan.pk).values_list(
-                "status", "failure_reason"
-            ).first() or (
-                None,
-                "",
-            )
+            status, reason, claim = Scan.objects.filter(pk=scan.pk).values_list(
+                "status", "failure_reason", "claim"
+            ).first() or (None, "", None)
             if unless_there and status == target:
                 scan.status = status
                 return False
+            if token is not None and status not in (ScanStatus.FAILED, None) and claim != token:
+                raise ClaimLost(f"scan {scan.pk} is held by another delivery now")
             raise PipelineFailure(reason or "the scan was marked failed")
         for k, v in fields.items():
             setattr(scan, k, v)
@@ -162,7 +179,13 @@ def mark_failed(scan_id, reason: str) -> None:
     changed = (
         Scan.objects.filter(pk=scan_id)
         .exclude(status=ScanStatus.DONE)
-        .update(status=ScanStatus.FAILED, failure_reason=reason[:300], updated_at=timezone.now())
+        .update(
+            status=ScanStatus.FAILED,
+            failure_reason=reason[:300],
+            updated_at=timezone.now(),
+            claim=None,
+            claimed_by="",
+        )
     )
     if changed:
         log.info("scan %s failed: %s", scan_id, reason)
@@ -423,28 +446,54 @@ def _compute(scan: Scan, store, original: ScanObject | None = None) -> Derived:
 
 @functools.lru_cache(maxsize=1)
 def _count_delivery_sql() -> tuple[str, list]:
+    from imaging.models import ScanWorker
+
     q = connection.ops.quote_name
     opts = Scan._meta
-    status = q("status")
+    status, claimed_by = q("status"), q("claimed_by")
     columns = ", ".join(q(f.column) for f in opts.concrete_fields)
+    # only quoted names from the model and %s placeholders are formatted in (bandit B608)
     sql = (
-        f"UPDATE {q(opts.db_table)} SET {q('attempts')} = {q('attempts')} + 1, {q('updated_at')} = %s, "
+        f"UPDATE {q(opts.db_table)} SET {q('attempts')} = {q('attempts')} + 1, {q('updated_at')} = %s, "  # nosec B608
+        f"{q('claim')} = %s, {claimed_by} = %s, "
         f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END "
-        f"WHERE {q(opts.pk.column)} = %s AND {status} NOT IN (%s, %s) RETURNING {columns}"
+        f"WHERE {q(opts.pk.column)} = %s AND {status} NOT IN (%s, %s) "
+        # unclaimed; or claimed earlier by this process, which is not working on it now; or
+        # claimed by a worker process whose heartbeat stopped
+        f"AND ({q('claim')} IS NULL OR {claimed_by} = %s OR {claimed_by} NOT IN "
+        f"(SELECT {q('name')} FROM {q(ScanWorker._meta.db_table)} WHERE {q('last_seen')} >= %s)) "
+        f"RETURNING {columns}"
     )
     return sql, [ScanStatus.QUEUED.value, ScanStatus.PREPROCESSING.value]
 
 
-def _send_count_delivery(scan_id):
-    """Send `_count_delivery`'s UPDATE; the returned function, called after the batch, gives
-    what `_count_delivery` returns."""
+def _send_count_delivery(scan_id, token: uuid.UUID | None = None, *, own: bool | None = None):
+    """Send `_count_delivery`'s UPDATE (and this process's heartbeat, when one is due); the
+    returned function, called after the batch, gives what `_count_delivery` returns."""
+    from imaging import leases
+
     sql, status_params = _count_delivery_sql()
     opts = Scan._meta
-    now = opts.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    now = timezone.now()
+    beat = None
+    if leases.beat_due():  # the claim's holder must be seen alive by the sweepers
+        beat = db_batch.send(leases.beat_sql(), leases.beat_params(now))
+    me = leases.identity()
+    if own is None:
+        own = not leases.running_here(scan_id)
+    own_name = me if own else ""  # "" matches no claim
+    db_now = opts.get_field("updated_at").get_db_prep_save(now, connection)
+    cutoff = opts.get_field("updated_at").get_db_prep_save(
+        now - timedelta(seconds=leases.HOLDER_TIMEOUT), connection
+    )
+    token = opts.get_field("claim").get_db_prep_save(token or uuid.uuid4(), connection)
     pk = opts.pk.get_db_prep_value(opts.pk.to_python(scan_id), connection)
-    sent = db_batch.send(sql, [now, *status_params, pk, ScanStatus.DONE.value, ScanStatus.FAILED.value])
+    final = [ScanStatus.DONE.value, ScanStatus.FAILED.value]
+    sent = db_batch.send(sql, [db_now, token, me, *status_params, pk, *final, own_name, cutoff])
 
     def counted() -> Scan | None:
+        if beat is not None:
+            beat.rows()
         row = sent.row()
         if row is None:
             return None
@@ -460,26 +509,45 @@ def _send_count_delivery(scan_id):
 
 
 def _count_delivery(scan_id) -> Scan | None:
-    """Count this delivery and, if nothing is done yet, show `preprocessing`: ONE UPDATE that
-    returns the scan as it now is, or None if it is done, failed or gone."""
+    """Claim the scan for this delivery, count the delivery and, if nothing is done yet,
+    show `preprocessing`: ONE UPDATE that returns the scan as it now is, or None if it is
+    done, failed, gone or held by another live delivery."""
     with db_batch.batch():
         counted = _send_count_delivery(scan_id)
     return counted()
 
 
 def run(scan_id) -> str:
-    """Run (or resume) the pipeline for one scan; returns the final status."""
-    with db_batch.batch():  # one round trip: the delivery counted, the original and the model read
-        counted = _send_count_delivery(scan_id)
-        original = _send_original(scan_id)
-        active_model = _ACTIVE_MODEL.send()
-    scan = counted()
-    if scan is None:
-        scan = Scan.objects.filter(pk=scan_id).only("status").first()
+    """Run (or resume) the pipeline for one scan; returns the final status, or ``held``
+    when another delivery is working on it. Raises ClaimLost when this delivery's claim
+    was taken over meanwhile (after deleting the blobs it put that no row names)."""
+    from imaging import leases
+
+    own = not leases.running_here(scan_id)
+    with leases.working_on(scan_id):
+        with db_batch.batch():  # one round trip: the delivery claimed, the original and the model read
+            counted = _send_count_delivery(scan_id, own=own)
+            original = _send_original(scan_id)
+            active_model = _ACTIVE_MODEL.send()
+        scan = counted()
         if scan is None:
-            log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
-            return "missing"
-        return scan.status  # done or failed already
+            row = Scan.objects.filter(pk=scan_id).values_list("status", "claimed_by").first()
+            if row is None:
+                log.warning("scan %s does not exist (deleted?); nothing to do", scan_id)
+                return "missing"
+            if row[0] in (ScanStatus.DONE, ScanStatus.FAILED):
+                return row[0]
+            log.info("scan %s is held by another delivery (%s); this copy leaves it", scan_id, row[1])
+            return "held"
+        try:
+            return _run(scan, original, active_model)
+        except (StorageUnavailable, OperationalError) as exc:
+            exc.scan_claim = scan.claim  # released by the task when it schedules the retry
+            raise
+
+
+def _run(scan: Scan, original, active_model) -> str:
+    scan_id = scan.pk
     if scan.attempts > MAX_ATTEMPTS:
         mark_failed(
             scan_id,
@@ -586,7 +654,14 @@ def run(scan_id) -> str:
     # ScanObjects from the staged rows, deletes those rows and records `scan.registered` for
     # the ledger; the entry is signed shortly after, in a batch with the other scans
     # recorded meanwhile
-    _commit_and_record(scan, stored, store, putting)
+    try:
+        recorded = _commit_and_record(scan, stored, store, putting)
+    except ClaimLost:
+        _discard_unnamed(store, putting)
+        raise
+    if not recorded:  # a concurrent delivery finished it
+        _discard_unnamed(store, putting)
+        return ScanStatus.DONE
     from ledger.services import schedule_append
 
     schedule_append()
@@ -602,6 +677,22 @@ def _start_puts(store, puts: list) -> list:
 
     threads = pool("blob-put", len(DERIVED_KINDS))
     return [(staged, threads.submit(store.put, ct)) for staged, ct in puts]
+
+
+def _discard_unnamed(store, putting: list) -> None:
+    """Delete the blobs this delivery put that no row names (it lost the scan to another
+    delivery, which staged or stored its own): a blob a row names is someone's and stays."""
+    # a put that failed left no blob (LocalCAS removes its temp file)
+    cids = {put.result() for _staged, put in putting if put.exception() is None}
+    if not cids:
+        return
+    named = set(ScanObject.objects.filter(cid__in=cids).values_list("cid", flat=True))
+    named |= set(StagedObject.objects.filter(cid__in=cids).values_list("cid", flat=True))
+    for cid in cids - named:
+        try:
+            store.delete(cid)
+        except StorageUnavailable:
+            log.error("could not delete blob %s put by a delivery that lost its scan", cid, exc_info=True)
 
 
 def _plaintexts(derived: Derived) -> dict:
@@ -697,9 +788,16 @@ def _restage(scan: Scan, staged: StagedObject, plaintext: bytes) -> bytes:
 
     key = unwrap_for(object_id=staged.id, reader=None)
     ct = _encrypt(scan, staged.kind, staged.id, plaintext, key)
-    staged.cid, staged.ciphertext_sha256 = cid_for(ct), hashlib.sha256(ct).hexdigest()
-    staged.plaintext_size = len(plaintext)
-    staged.save(update_fields=["cid", "ciphertext_sha256", "plaintext_size"])
+    cid, digest = cid_for(ct), hashlib.sha256(ct).hexdigest()
+    with transaction.atomic():
+        # the scan's row lock, and ClaimLost unless this delivery still holds the scan; then
+        # the new CID replaces exactly the one this delivery found
+        _advance(scan, ScanStatus.STORING)
+        if not StagedObject.objects.filter(pk=staged.pk, cid=staged.cid).update(
+            cid=cid, ciphertext_sha256=digest, plaintext_size=len(plaintext)
+        ):
+            raise ClaimLost(f"the staged {staged.kind} of scan {scan.pk} changed under this delivery")
+    staged.cid, staged.ciphertext_sha256, staged.plaintext_size = cid, digest, len(plaintext)
     return ct
 
 
@@ -709,7 +807,13 @@ def _finish(scan: Scan):
     called after the batch, gives False if a concurrent delivery already finished it, and
     raises PipelineFailure if it was marked failed."""
     return _send_advance(
-        scan, ScanStatus.DONE, unless_there=True, ledger_event_id=ledger_event_id(scan.pk), failure_reason=""
+        scan,
+        ScanStatus.DONE,
+        unless_there=True,
+        ledger_event_id=ledger_event_id(scan.pk),
+        failure_reason="",
+        claim=None,  # released with the commit (the WHERE still checks this delivery's token)
+        claimed_by="",
     )
 
 
@@ -721,13 +825,13 @@ def _delete_staged(ids: list) -> None:
     if not ids:
         return
     q, opts = connection.ops.quote_name, StagedObject._meta
-    db_batch.send(
-        f"DELETE FROM {q(opts.db_table)} WHERE {q(opts.pk.column)} IN ({', '.join(['%s'] * len(ids))})",
+    db_batch.send(  # the table and column names from the model, and placeholders (bandit B608)
+        f"DELETE FROM {q(opts.db_table)} WHERE {q(opts.pk.column)} IN ({', '.join(['%s'] * len(ids))})",  # nosec B608
         [opts.pk.get_db_prep_value(i, connection) for i in ids],
     )
 
 
-def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> None:
+def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> bool:
     """`recording`: one transaction marks the scan done (the UPDATE holds the scan's row lock
     until the commit, see `_finish`), creates the ScanObjects from the staged rows, deletes
     those rows and records the ledger event. Any error rolls all of it back, so no one ever
@@ -749,7 +853,7 @@ def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> N
             staged.cid = put.result()
             _stage_delay("stored")
         if not finished():
-            return  # a concurrent delivery finished it
+            return False  # a concurrent delivery finished it
         _stage_delay("recording")
         have = {}
         for row in objects.rows():
@@ -785,6 +889,7 @@ def _commit_and_record(scan: Scan, stored: list, store, putting: list = ()) -> N
             db_batch.insert(ScanObject, new)
             _delete_staged([o.id for o in new])
             _record_locked(scan, list(have.values()))
+    return True
 
 
 def manifest(objects) -> dict:
@@ -870,24 +975,15 @@ def _record_locked(scan: Scan, objects: list) -> None:
     )
 
 
-def requeue_stalled(*, older_than_seconds: float) -> list[str]:
-    """Scans left mid-pipeline (worker killed with the whole process group, message still
-    unacknowledged at the broker until its visibility timeout) are enqueued again."""
-    from imaging.tasks import enqueue
+def requeue_stalled(**options) -> list[str]:
+    """Dispatch again the scans that are not final and not being worked on (`imaging.leases`)."""
+    from imaging import leases
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = [
-        str(pk)
-        for pk in Scan.objects.exclude(status__in=[ScanStatus.DONE, ScanStatus.FAILED])
-        .filter(updated_at__lt=cutoff)
-        .values_list("pk", flat=True)
-    ]
-    for pk in ids:
-        enqueue(pk)
-    return ids
+    return leases.sweep(**options)
 
 
 __all__ = [
+    "ClaimLost",
     "PipelineFailure",
     "StorageUnavailable",
     "decrypt_object",

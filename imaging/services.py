@@ -205,7 +205,8 @@ def scan_retry(*, actor, scan: Scan) -> Scan:
         locked.status = ScanStatus.QUEUED
         locked.failure_reason = ""
         locked.attempts = 0
-        locked.save(update_fields=["status", "failure_reason", "attempts", "updated_at"])
+        locked.dispatched_at = timezone.now()  # the sweep leaves it to this message for a while
+        locked.save(update_fields=["status", "failure_reason", "attempts", "dispatched_at", "updated_at"])
         transaction.on_commit(lambda: _enqueue(locked.pk))
     log.info("scan %s retried by %s", scan.pk, actor.pk)
     return locked

@@ -8,11 +8,13 @@ capped at ``QMC_SCAN_RETRY_BACKOFF_MAX`` s). When retries run out -- or on any
 non-retryable error -- the scan is marked `failed` with a reason a person can act on, and
 can be retried from the scan page (`imaging.services.scan_retry`).
 
-`imaging.requeue_stalled` re-enqueues scans stuck mid-pipeline (no progress for
-``QMC_SCAN_STALE_SECONDS``, default 660 = task time limit + 60 s); it runs when a worker
-starts and should run periodically from beat::
-
-    "imaging-requeue-stalled": {"task": "imaging.requeue_stalled", "schedule": 300.0},
+The database says what work is left (`imaging.leases`): each delivery claims its scan, each
+worker process writes a heartbeat every 2 s from a thread that also sweeps every 5 s, and
+a scan that is not final and that no live process holds is dispatched again within
+seconds (its holder's heartbeat stopped, or its message was lost). A copy of a message
+whose scan is held by another delivery returns ``held`` and writes nothing. A retry
+releases the claim until its countdown is due. `imaging.requeue_stalled` runs the same
+sweep from beat, as a backstop.
 """
 
 from __future__ import annotations
@@ -21,17 +23,16 @@ import logging
 import os
 
 from celery import Task, shared_task
-from celery.signals import worker_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from django.db import OperationalError
 
-from imaging import pipeline
+from imaging import leases, pipeline
 from imaging.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = int(os.environ.get("QMC_SCAN_RETRY_BACKOFF", "2"))
 RETRY_BACKOFF_MAX = int(os.environ.get("QMC_SCAN_RETRY_BACKOFF_MAX", "120"))
-STALE_SECONDS = float(os.environ.get("QMC_SCAN_STALE_SECONDS", "660"))
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -56,6 +57,18 @@ class ScanTask(Task):
         if scan_id:
             pipeline.mark_failed(scan_id, failure_reason(exc))
 
+    def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, **options):
+        """Release the delivery's claim before the retry is scheduled, due when its countdown
+        ends (so the sweep does not dispatch it sooner)."""
+        token = getattr(exc, "scan_claim", None)
+        scan_args = args if args is not None else self.request.args
+        if token is not None and scan_args:
+            try:
+                leases.release(scan_args[0], token, due_in=float(countdown or 0))
+            except Exception:  # noqa: BLE001 - the database is down: this process's thread releases it later
+                log.info("could not release the claim on scan %s before its retry", scan_args[0])
+        return super().retry(args, kwargs, exc, throw, eta, countdown, **options)
+
 
 @shared_task(
     bind=True,
@@ -75,16 +88,19 @@ def process_scan(self, scan_id: str) -> str:
     except pipeline.PipelineFailure as exc:
         pipeline.mark_failed(scan_id, str(exc))
         return "failed"
+    except pipeline.ClaimLost:
+        log.info("scan %s: another delivery holds it now; this one stopped", scan_id)
+        return "lost"
 
 
 @shared_task(name="imaging.requeue_stalled", acks_late=True)
-def requeue_stalled(older_than_seconds: float | None = None) -> list[str]:
-    return pipeline.requeue_stalled(older_than_seconds=older_than_seconds or STALE_SECONDS)
+def requeue_stalled(*_ignored) -> list[str]:
+    return pipeline.requeue_stalled()
 
 
 def enqueue(scan_id) -> bool:
     """Publish the pipeline message; False (logged) if the broker is unreachable -- the
-    stalled-scan sweep enqueues it later."""
+    sweep (`imaging.leases`) enqueues it later."""
     try:
         process_scan.apply_async(args=[str(scan_id)], retry=True, retry_policy={"max_retries": 2})
         return True
@@ -116,9 +132,15 @@ def _preload_models(sender=None, **kwargs):
         log.warning("could not preload the quantum-walk table", exc_info=True)
 
 
-@worker_ready.connect
-def _sweep_on_start(sender=None, **kwargs):
-    try:
-        requeue_stalled.apply_async(countdown=1)
-    except Exception:  # noqa: BLE001
-        log.warning("could not enqueue the stalled-scan sweep", exc_info=True)
+@worker_process_init.connect
+def _start_leases(**kwargs):
+    """Each pool process writes its heartbeat and sweeps on a thread of its own; its first
+    sweep, at once, is the start-up sweep (scans left by killed workers, lost messages,
+    partial temporary files)."""
+    if os.environ.get("QMC_SCAN_LEASES_THREAD", "1") == "1":
+        leases.start()
+
+
+@worker_process_shutdown.connect
+def _stop_leases(**kwargs):
+    leases.stop()

@@ -8,8 +8,21 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
+from celery.worker.consumer import Consumer as _CeleryConsumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+
+class Consumer(_CeleryConsumer):
+    """Celery's consumer without the Gossip step (settings.CELERY_WORKER_CONSUMER): worker
+    elections are not used, and on every broker reconnect the step failed to restart
+    ("Error on restarting Gossip: AttributeError")."""
+
+    gossip = None
+
+    class Blueprint(_CeleryConsumer.Blueprint):
+        default_steps = [s for s in _CeleryConsumer.Blueprint.default_steps if not s.endswith(":Gossip")]
+
 
 app = Celery("qmedchain")
 app.config_from_object("django.conf:settings", namespace="CELERY")

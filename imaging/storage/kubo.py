@@ -19,7 +19,8 @@ and the ``pin/*`` calls and applies them cluster-wide), so pointing ``api_url`` 
 proxy is how storage scales past one node.
 
 Reliability: every call has a timeout; connection errors, timeouts and 5xx answers are
-retried ``retries`` times with exponential backoff and jitter, then ``StorageUnavailable``.
+retried ``retries`` times with exponential backoff and jitter, then ``StorageUnavailable``
+(so is an answer that cannot be parsed).
 A 500 that states a permanent condition (block not found, not pinned) is not retried.
 
 Content addressing and large blobs. For content that fits one block, Kubo's CID is
@@ -171,7 +172,7 @@ class KuboRPC:
                     files=files,
                     timeout=httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
-            except httpx.TransportError as exc:  # connect/read/write timeouts, refused, reset
+            except (httpx.HTTPError, OSError) as exc:  # timeouts, refused, reset, a garbled answer
                 last = f"{type(exc).__name__}: {exc}"
                 continue
             if resp.status_code == 200:
@@ -197,7 +198,7 @@ class KuboRPC:
 
     # ------------------------------------------------------------------ primitives
     def version(self) -> str:
-        return str(self._call("/version").json().get("Version", ""))
+        return str(_json(self._call("/version"), "version").get("Version", ""))
 
     def _add(self, data: bytes) -> str:
         resp = self._call(
@@ -218,7 +219,7 @@ class KuboRPC:
             try:
                 obj = json.loads(line)
             except ValueError as exc:
-                raise KuboError(f"add: unparseable response line {line[:100]!r}") from exc
+                raise StorageUnavailable(f"add: unparseable response line {line[:100]!r}") from exc
             if isinstance(obj, dict) and obj.get("Hash"):
                 hashes.append(_base32(str(obj["Hash"])))
         if not hashes:
@@ -281,7 +282,7 @@ class KuboRPC:
             resp = self._call("/pin/ls", {"arg": cid, "type": "recursive"})
         except (KuboError, BlobNotFound):
             return False
-        keys = resp.json().get("Keys") or {}
+        keys = _json(resp, "pin/ls").get("Keys") or {}
         return cid in {_base32(str(k)) for k in keys}
 
     def delete(self, cid: str) -> None:
@@ -309,6 +310,17 @@ class KuboRPC:
             return True
         except StorageError:
             return False
+
+
+def _json(resp: httpx.Response, endpoint: str) -> dict:
+    """The JSON object of a 200 answer; StorageUnavailable if the node sent something else."""
+    try:
+        body = resp.json()
+    except ValueError as exc:
+        raise StorageUnavailable(f"{endpoint}: the node's answer is not JSON") from exc
+    if not isinstance(body, dict):
+        raise StorageUnavailable(f"{endpoint}: the node's answer is not a JSON object")
+    return body
 
 
 def _base32(cid: str) -> str:

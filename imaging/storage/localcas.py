@@ -11,6 +11,11 @@ the final name -> fsync of the shard directory. A reader therefore sees either n
 the complete file. Concurrent ``put`` of the same bytes is safe: each writer has its own
 temp file and the last ``os.replace`` wins with identical content.
 
+Every I/O error (temp file, directory creation, write, fsync, rename, read, delete) is
+``StorageUnavailable``: an unwritable or full store is an outage to retry, not a bug.
+A write cut off by a killed process leaves a ``*.part`` file in ``.tmp``;
+``clean_partial`` removes those older than a few minutes (the worker's sweep calls it).
+
 Every ``get`` re-hashes the bytes (``BlobCorrupted`` on mismatch). CIDs are validated
 strictly (``validate_cid``) before they come near a path, so a CID can never act as one.
 """
@@ -18,8 +23,10 @@ strictly (``validate_cid``) before they come near a path, so a CID can never act
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from .base import BlobCorrupted, BlobNotFound, StorageUnavailable, cid_for, validate_cid, verify
@@ -27,6 +34,7 @@ from .base import BlobCorrupted, BlobNotFound, StorageUnavailable, cid_for, vali
 __all__ = ["LocalCAS"]
 
 _PREFIX_LEN = len("bafkrei")
+PART_SUFFIX = ".part"
 
 
 class LocalCAS:
@@ -61,15 +69,18 @@ class LocalCAS:
         data = bytes(data)
         cid = cid_for(data)
         path = self.path_for(cid)
-        if path.is_file():
-            try:
+        try:
+            if path.is_file():
                 verify(cid, path.read_bytes())
                 return cid  # already stored and intact
-            except (BlobCorrupted, OSError):
-                pass  # heal: rewrite it below
+        except BlobCorrupted:
+            pass  # heal: rewrite it below
+        except OSError as exc:  # e.g. a shard directory that may not be searched
+            raise StorageUnavailable(f"could not check blob {cid}: {exc}") from exc
         self._ensure_dirs(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=cid[-8:] + ".", suffix=".part")
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=cid[-8:] + ".", suffix=PART_SUFFIX)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -77,11 +88,39 @@ class LocalCAS:
             os.chmod(tmp, self.file_mode)
             os.replace(tmp, path)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise StorageUnavailable(f"could not write blob {cid}: {exc}") from exc
         self._fsync_dir(path.parent)
         return cid
+
+    def clean_partial(self, *, older_than: float) -> int:
+        """Remove the partial temporary files (``*.part``, left by writes cut off by a
+        killed process) older than `older_than` seconds; returns how many. A write in
+        progress is younger than that, and a file removed under it ends in
+        ``StorageUnavailable`` (retried), never in a bad blob."""
+        cutoff = time.time() - older_than
+        removed = 0
+        try:
+            entries = list(os.scandir(self._tmp))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise StorageUnavailable(f"could not list {self._tmp}: {exc}") from exc
+        for entry in entries:
+            if not entry.name.endswith(PART_SUFFIX):
+                continue
+            try:
+                old = entry.stat(follow_symlinks=False).st_mtime < cutoff
+                if old and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # removed meanwhile (its write finished, or another sweeper)
+            except OSError as exc:
+                raise StorageUnavailable(f"could not remove {entry.path}: {exc}") from exc
+        return removed
 
     def get(self, cid: str) -> bytes:
         path = self.path_for(cid)
@@ -94,7 +133,11 @@ class LocalCAS:
         return verify(cid, data)
 
     def exists(self, cid: str) -> bool:
-        return self.path_for(cid).is_file()
+        path = self.path_for(cid)
+        try:
+            return path.is_file()
+        except OSError as exc:
+            raise StorageUnavailable(f"could not check blob {cid}: {exc}") from exc
 
     def delete(self, cid: str) -> None:
         path = self.path_for(cid)
@@ -112,9 +155,15 @@ class LocalCAS:
 
     @staticmethod
     def _fsync_dir(directory: Path) -> None:
-        with contextlib.suppress(OSError):
+        """Make the rename durable; StorageUnavailable if the directory cannot be synced (a
+        file system that does not sync directories at all is fine)."""
+        try:
             fd = os.open(directory, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+                return
+            raise StorageUnavailable(f"could not sync {directory.name}: {exc}") from exc

@@ -114,7 +114,10 @@ def test_a_scan_costs_ten_database_round_trips_on_postgresql(patient, monkeypatc
     pipeline batches its statements (`portal.db_batch`): one for the delivery count and the
     original, one for the `diagnosing` status and the active model, one for `encrypting`,
     three for each of the staging and recording transactions (BEGIN, reads, writes with the
-    COMMIT) and the connection health check. A read added inside a batch adds one here."""
+    COMMIT) and the connection health check. A read added inside a batch adds one here.
+    The delivery's claim (imaging.leases) adds none: it is the counting UPDATE itself, the
+    worker's heartbeat, when one is due, is one more statement in that first batch, every
+    later status UPDATE checks the claim in its WHERE, and `done` releases it."""
     if connection.vendor != "postgresql":
         pytest.skip("pipeline mode is PostgreSQL's")
     from imaging import services

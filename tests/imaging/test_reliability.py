@@ -1,7 +1,10 @@
-"""Reliability on the real broker and database: SIGKILL mid-scan, storage outage with
-retries, failure after max retries + retry from the UI, corrupted blobs on read."""
+"""Reliability on the real broker and database: SIGKILL mid-scan, three copies of every
+message delivered concurrently, storage outage with retries (also as real permission
+errors of an unprivileged worker), failure after max retries + retry from the UI,
+corrupted blobs on read, partial temp files removed at start-up."""
 
 import json
+import os
 import time
 
 import pytest
@@ -23,12 +26,18 @@ def upload(client, patient, data=None, name="ct.dcm"):
 
 
 def registered_entries(scan_id):
-    from ledger.models import Entry, PendingEvent
+    import json
 
-    appended = [e for e in Entry.objects.filter(event_type="scan.registered") if str(scan_id) in e.payload]
-    pending = [
-        p for p in PendingEvent.objects.filter(event_type="scan.registered") if str(scan_id) in p.payload
+    from ledger.models import Entry, EntryOpening, PendingEvent
+
+    # the public entries show commitments only; the private index says which scan each is about
+    events = [
+        o.event_id
+        for o in EntryOpening.objects.filter(event_type="scan.registered")
+        if json.loads(o.openings)["scan_id"]["value"] == str(scan_id)
     ]
+    appended = list(Entry.objects.filter(event_id__in=events))
+    pending = list(PendingEvent.objects.filter(event_id__in=events))
     return appended, pending
 
 
@@ -38,13 +47,17 @@ def status_is(scan_id, *statuses):
 
 @pytest.fixture
 def worker_env(celery_worker):
-    def apply(**env):
+    """Restart the worker with `env`, and optionally `concurrency` pool processes or a command
+    `prefix`; the test's end restores the default worker."""
+
+    def apply(*, concurrency: int = 1, prefix: list[str] | None = None, **env):
         celery_worker.extra_env = {k: str(v) for k, v in env.items()}
+        celery_worker.concurrency, celery_worker.prefix = concurrency, prefix or []
         celery_worker.restart()
 
     yield apply
-    if getattr(celery_worker, "extra_env", None):
-        celery_worker.extra_env = {}
+    if getattr(celery_worker, "extra_env", None) or celery_worker.concurrency != 1 or celery_worker.prefix:
+        celery_worker.extra_env, celery_worker.concurrency, celery_worker.prefix = {}, 1, []
         celery_worker.restart()
 
 
@@ -52,7 +65,8 @@ def worker_env(celery_worker):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("drained")
 def test_sigkill_mid_scan_completes_exactly_once(celery_worker, worker_env, doc_client, patient):
-    worker_env(QMC_TEST_STAGE_DELAY="stored=5", QMC_SCAN_STALE_SECONDS=1)
+    fast = {"QMC_SCAN_HOLDER_TIMEOUT": 3, "QMC_SCAN_SWEEP_SECONDS": 1}
+    worker_env(QMC_TEST_STAGE_DELAY="stored=5", **fast)
     before = blob_files()
     scan = upload(doc_client, patient)
     # wait until the first derived blob is written but its row not yet committed, then kill
@@ -60,10 +74,13 @@ def test_sigkill_mid_scan_completes_exactly_once(celery_worker, worker_env, doc_
     assert Scan.objects.get(pk=scan.pk).status == ScanStatus.STORING
     celery_worker.kill()
     assert not ScanObject.objects.filter(scan=scan).exclude(kind="original").exists()
-    time.sleep(1.2)  # older than QMC_SCAN_STALE_SECONDS: the sweep on start re-enqueues it
-    celery_worker.extra_env = {"QMC_SCAN_STALE_SECONDS": "1"}
+    # its message stays unacknowledged at the broker for the visibility timeout (an hour);
+    # the restarted worker's sweep sees the holder's heartbeat stop and dispatches it again
+    celery_worker.extra_env = {k: str(v) for k, v in fast.items()}
     celery_worker.start()
-    wait_for(status_is(scan.pk, ScanStatus.DONE, ScanStatus.FAILED), timeout=60, what="scan to finish")
+    back = time.monotonic()
+    wait_for(status_is(scan.pk, ScanStatus.DONE, ScanStatus.FAILED), timeout=30, what="scan to finish")
+    assert time.monotonic() - back < 20  # seconds, not the visibility timeout
     scan.refresh_from_db()
     assert scan.status == ScanStatus.DONE, scan.failure_reason
     assert scan.attempts == 2
@@ -116,6 +133,129 @@ def test_storage_outage_retries_then_fails_then_retry_from_ui(
     assert scan2.status == ScanStatus.DONE, scan2.failure_reason
     wait_for(lambda: registered_entries(scan2.pk)[0], timeout=60, what="ledger append")
     assert len(registered_entries(scan2.pk)[0]) == 1
+
+
+COPIES = 3
+CONCURRENT_SCANS = 12
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("drained")
+def test_three_concurrent_copies_of_every_message_leave_one_set_of_blobs_and_one_event(
+    celery_worker, worker_env, patient, monkeypatch, settings
+):
+    """The issue's race on the real worker: three pool processes, each scan's message sent
+    three times back to back, so copies run at the same time. Only the delivery holding the
+    scan writes; the others give up at once. Also: the worker's start-up sweep removes a
+    partial temporary file left by a write cut off long ago."""
+    from pathlib import Path
+
+    from imaging import services
+    from imaging.services import scan_upload
+    from imaging.tasks import process_scan
+    from ledger.models import Entry, PendingEvent
+    from ledger.verification import verify_database
+
+    tmp = Path(settings.QMC_BLOB_DIR) / ".tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    left, fresh = tmp / "deadbeef.cutoff.part", tmp / "deadbeef.writing.part"
+    for path in (left, fresh):
+        path.write_bytes(b"partial")
+    hour_ago = time.time() - 3600
+    os.utime(left, (hour_ago, hour_ago))
+    # no re-dispatch of unclaimed scans during the test: every delivery here is a copy we sent
+    worker_env(concurrency=3, QMC_SCAN_REDISPATCH_SECONDS=600)
+    wait_for(lambda: not left.exists(), timeout=30, what="the start-up sweep to remove the partial file")
+    assert fresh.exists()  # younger than QMC_BLOB_TMP_MAX_AGE: may be a write in progress
+    fresh.unlink()
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from imaging.models import ScanWorker
+
+    def beating() -> int:
+        return ScanWorker.objects.filter(last_seen__gte=timezone.now() - timedelta(seconds=5)).count()
+
+    wait_for(lambda: beating() >= 3, timeout=30, what="each pool process's heartbeat (its own thread)")
+
+    monkeypatch.setattr(services, "_enqueue", lambda scan_id: None)  # the copies are sent below
+    before = blob_files()
+    scans = [
+        scan_upload(
+            uploader=patient, patient=patient, file=upload_file(png_bytes(96, 80, seed=i), f"{i}.png")
+        )
+        for i in range(CONCURRENT_SCANS)
+    ]
+    ids = [s.pk for s in scans]
+    for scan in scans:
+        for _ in range(COPIES):
+            process_scan.apply_async(args=[str(scan.pk)])
+    final = [ScanStatus.DONE, ScanStatus.FAILED]
+    wait_for(
+        lambda: Scan.objects.filter(pk__in=ids, status__in=final).count() == len(ids),
+        timeout=180,
+        what="every scan to finish",
+    )
+    rows = list(Scan.objects.filter(pk__in=ids).values_list("status", "attempts", "failure_reason"))
+    assert {(status, attempts) for status, attempts, _ in rows} == {(ScanStatus.DONE, 1)}, rows
+    objs = ScanObject.objects.filter(scan__in=ids)
+    assert objs.count() == 3 * len(ids) and not StagedObject.objects.filter(scan__in=ids).exists()
+    assert blob_files() - before == set(objs.values_list("cid", flat=True))  # no orphan, none missing
+    events = [pipeline.ledger_event_id(pk) for pk in ids]
+    wait_for(
+        lambda: (
+            Entry.objects.filter(event_id__in=events).count() == len(ids)
+            and not PendingEvent.objects.filter(event_id__in=events).exists()
+        ),
+        timeout=60,
+        what="one appended scan.registered per scan",
+    )
+    assert set(Entry.objects.filter(event_id__in=events).values_list("event_type", flat=True)) == {
+        "scan.registered"
+    }
+    assert verify_database()["ok"]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("drained")
+def test_read_only_store_folders_are_an_outage_the_worker_retries(
+    celery_worker, worker_env, doc_client, patient, settings
+):
+    """The worker runs without the capabilities that let root ignore file permissions, as
+    an unprivileged worker would, and the store's temporary folder is made read-only (every
+    write starts there): its puts fail with EACCES, which must be retried as a storage
+    outage (not fail the scan at once), and the scan completes once the folder is writable
+    again. (tests/imaging/storage/test_localcas.py covers every folder and call.)"""
+    import shutil
+    from pathlib import Path
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the permission-override capabilities")
+    unprivileged = [
+        "setpriv",
+        "--bounding-set=-dac_override,-dac_read_search",
+        "--inh-caps=-dac_override,-dac_read_search",
+    ]
+    worker_env(
+        prefix=unprivileged, QMC_SCAN_MAX_RETRIES=50, QMC_SCAN_RETRY_BACKOFF=1, QMC_SCAN_RETRY_BACKOFF_MAX=2
+    )
+    tmp = Path(settings.QMC_BLOB_DIR) / ".tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.chmod(0o555)
+        scan = upload(doc_client, patient)  # this test process is root: its own put goes through
+        wait_for(lambda: Scan.objects.get(pk=scan.pk).attempts >= 2, timeout=60, what="a retry")
+        scan.refresh_from_db()
+        assert scan.status not in (ScanStatus.DONE, ScanStatus.FAILED), scan.failure_reason
+    finally:
+        tmp.chmod(0o755)
+    wait_for(status_is(scan.pk, ScanStatus.DONE, ScanStatus.FAILED), timeout=60, what="scan to finish")
+    scan.refresh_from_db()
+    assert scan.status == ScanStatus.DONE, scan.failure_reason
+    assert "PermissionError" not in celery_worker.log_path.read_text()
 
 
 # --- in-process checks of the same machinery (fast) --------------------------------------------

@@ -116,3 +116,22 @@ def test_a_dropped_connection_is_replaced_before_the_next_task():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != old_pid
+
+
+def test_worker_settings_for_a_lost_broker_connection_are_quiet_and_explicit():
+    """After a broker restart the worker used to log "Error on restarting Gossip:
+    AttributeError" and warn that worker_cancel_long_running_tasks_on_connection_loss is not
+    set (bench/recovery.py counts both in the workers' logs: none)."""
+    from celery.utils.imports import symbol_by_name
+
+    from portal.celery import app
+
+    consumer = symbol_by_name(app.conf.worker_consumer)
+    steps = [str(s) for s in consumer.Blueprint.default_steps]
+    assert not any(s.endswith(":Gossip") for s in steps) and any(s.endswith(":Tasks") for s in steps)
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is True
+    from imaging.tasks import RETRY_BACKOFF_MAX
+
+    visibility = app.conf.broker_transport_options.get("visibility_timeout")
+    if visibility is not None:  # Redis: longer than any task holds its message unacknowledged
+        assert visibility > app.conf.task_time_limit + RETRY_BACKOFF_MAX

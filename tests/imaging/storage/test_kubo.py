@@ -203,3 +203,24 @@ def test_get_store_picks_kubo(fake, tmp_path):
     s = get_store(blob_dir=tmp_path, ipfs_api_url=fake.url + "/api/v0/")
     assert isinstance(s, KuboRPC) and s.api_url == fake.url
     assert s.get(s.put(b"hi")) == b"hi"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"content": b"<html>502 from a proxy, sent as 200</html>"},
+        {"content": b"not gzip at all", "headers": {"Content-Encoding": "gzip"}},  # undecodable body
+    ],
+)
+def test_an_answer_the_node_garbled_is_an_outage(answer):
+    """Every I/O failure of a Kubo call is StorageUnavailable (retried by the pipeline), not a
+    JSON or decoding error that would end a scan or a request in a 500."""
+    k = KuboRPC(
+        "http://kubo.test:5001",
+        retries=1,
+        backoff=0.001,
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, **answer)),
+    )
+    for call in (lambda: k.put(b"x"), lambda: k.exists(cid_for(b"x")), k.version):
+        with pytest.raises(StorageUnavailable):
+            call()

@@ -168,3 +168,123 @@ def test_ping_false_when_root_unusable(tmp_path):
 def test_get_store_default_is_localcas(tmp_path):
     s = get_store(blob_dir=tmp_path)
     assert isinstance(s, LocalCAS) and s.root == tmp_path.resolve()
+
+
+# --- every I/O error is an outage (StorageUnavailable), never a raw OSError -------------------
+
+# runs as root without the capabilities that let root ignore file permissions: what any
+# unprivileged worker meets when the store's folders are not writable
+_UNPRIVILEGED = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+]
+_PROBE = """
+import sys
+from imaging.storage import LocalCAS, StorageUnavailable, cid_for
+store = LocalCAS(sys.argv[1])
+shard = sys.argv[2][7:9]
+same_shard = next(b"%d" % i for i in range(100000) if cid_for(b"%d" % i)[7:9] == shard)
+other_shard = next(b"%d" % i for i in range(100000) if cid_for(b"%d" % i)[7:9] != shard)
+calls = {
+    "put": lambda: store.put(same_shard),  # its shard folder exists
+    "put_in_new_shard": lambda: store.put(other_shard),
+    "exists": lambda: store.exists(sys.argv[2]),
+    "get": lambda: store.get(sys.argv[2]),
+    "delete": lambda: store.delete(sys.argv[2]),
+    "clean_partial": lambda: store.clean_partial(older_than=0),
+}
+for name, call in calls.items():
+    try:
+        call()
+        print(name, "ok")
+    except StorageUnavailable:
+        print(name, "StorageUnavailable")
+    except Exception as exc:
+        print(name, type(exc).__name__)
+"""
+
+
+def _unprivileged_python(*args, cwd):
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the permission-override capabilities")
+    return subprocess.run(
+        [*_UNPRIVILEGED, sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_unwritable_store_folders_are_an_outage_for_an_unprivileged_process(store, tmp_path):
+    from pathlib import Path
+
+    stored = store.put(b"stored before the folders became read-only")
+    (store.root / ".tmp" / "left.part").write_bytes(b"partial")
+    folders = [store.root, store.root / ".tmp", *[p for p in store.root.iterdir() if p.is_dir()]]
+    try:
+        for folder in folders:
+            folder.chmod(0o555)
+        result = _unprivileged_python(str(store.root), stored, cwd=Path(__file__).resolve().parents[3])
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    outcome = dict(line.split() for line in result.stdout.split("\n") if line.strip())
+    assert outcome == {
+        "put": "StorageUnavailable",  # the temp file cannot be made
+        "put_in_new_shard": "StorageUnavailable",  # nor the shard folder
+        "exists": "ok",  # reading still works
+        "get": "ok",
+        "delete": "StorageUnavailable",
+        "clean_partial": "StorageUnavailable",
+    }, result.stderr[-2000:]
+    assert [p.name for p in (store.root / ".tmp").glob("*.part")] == ["left.part"]  # none added
+
+
+@pytest.mark.parametrize("failing", ["mkdir", "mkstemp", "fsync", "replace", "dir_fsync"])
+def test_each_failing_write_step_is_an_outage(store, monkeypatch, failing):
+    import errno
+    import tempfile
+    from pathlib import Path
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, f"{failing} failed")
+
+    if failing == "mkdir":
+        monkeypatch.setattr(Path, "mkdir", broken)
+    elif failing == "mkstemp":
+        monkeypatch.setattr(tempfile, "mkstemp", broken)
+    elif failing == "fsync":
+        monkeypatch.setattr(os, "fsync", broken)
+    elif failing == "replace":
+        monkeypatch.setattr(os, "replace", broken)
+    else:
+        real_fsync = os.fsync
+        monkeypatch.setattr(
+            os, "fsync", lambda fd: broken() if os.path.isdir(f"/proc/self/fd/{fd}") else real_fsync(fd)
+        )
+    with pytest.raises(StorageUnavailable):
+        store.put(b"some bytes")
+    assert not list(store.root.glob(".tmp/*.part"))  # a failed write leaves no partial file
+
+
+def test_partial_temp_files_older_than_the_limit_are_removed(store):
+    import time
+
+    store.put(b"makes the folders")
+    tmp = store.root / ".tmp"
+    old, fresh, other = tmp / "abcdefgh.x1.part", tmp / "abcdefgh.x2.part", tmp / "notes.txt"
+    for path in (old, fresh, other):
+        path.write_bytes(b"cut off")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    os.utime(other, (hour_ago, hour_ago))
+    assert store.clean_partial(older_than=300) == 1
+    assert not old.exists() and fresh.exists() and other.exists()  # a write in progress stays
+    assert LocalCAS(store.root / "never-used").clean_partial(older_than=300) == 0
