@@ -9,6 +9,8 @@ PORT ?= 8000
 # the real services for `make test` (see README: "Running against PostgreSQL and Redis")
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/qmedchain
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# the shared cache (throttle counters); each test empties it, so it gets a database of its own
+TEST_CACHE_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: run test install lint migrate worker web smoke e2e-deps clean
 
@@ -33,17 +35,18 @@ run: migrate
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r portal imaging ledger lab quantum -x "*/migrations/*"
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: install lint e2e-deps ipfs-deps
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) QMC_VAR_DIR=var/test-pg \
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CACHE_URL=$(TEST_CACHE_URL) QMC_VAR_DIR=var/test-pg \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory smoke
 
 # a quick subset under the embedded defaults (SQLite + filesystem broker), so `make run` stays green
 smoke: install
 	rm -rf var/test-embedded
-	env -u DATABASE_URL -u CELERY_BROKER_URL QMC_VAR_DIR=var/test-embedded $(BIN)/pytest -m smoke -p no:cacheprovider
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u CACHE_URL -u REDIS_URL QMC_VAR_DIR=var/test-embedded $(BIN)/pytest -m smoke -p no:cacheprovider
 
 # axe-core for the browser accessibility checks (from the npm registry; the tests fall back to a subset without it)
 e2e-deps:

@@ -15,11 +15,11 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from imaging import api_selectors, selectors, services
+from imaging import api_selectors, blobs, selectors, services
 from imaging.crypto import envelope
 from imaging.models import ObjectKind, ScanStatus
 from imaging.neqr_layer import NeqrLayerError
@@ -50,6 +50,7 @@ from imaging.serializers import (
 from imaging.storage import BlobCorrupted, BlobNotFound, StorageError, StorageUnavailable
 from imaging.validation import UploadRejected
 from portal.api.errors import ApiError, problem
+from portal.api.parsers import MultiPartParser
 from portal.api.permissions import purpose_of
 from portal.keys import KeyAccessError
 from portal.models import Role, User
@@ -177,7 +178,10 @@ class ScanCollectionView(generics.GenericAPIView):
                 neqr_layer=ser.validated_data.get("neqr_layer", False),
             )
         except UploadRejected as exc:
-            return _error(exc.message, exc.code, exc.status)
+            response = _error(exc.message, exc.code, exc.status)
+            if exc.status == 503:  # the blob store is down: nothing was saved
+                response["Retry-After"] = str(blobs.OUTAGE_RETRY_AFTER)
+            return response
         body = _status_body(scan)
         resp = Response(body, status=status.HTTP_202_ACCEPTED)
         resp["Location"] = body["status_url"]
@@ -293,7 +297,7 @@ def _blob_response(request, scan_id, kind: str, action: str):
             409 if kind == ObjectKind.PREVIEW and scan.status != ScanStatus.DONE else 404,
         )
     etag = f'"{obj.ciphertext_sha256}"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
+    headers = {"ETag": etag, "Cache-Control": "private, no-store"}
     if api_selectors.etag_matches(request.headers.get("If-None-Match"), etag):
         return HttpResponse(status=304, headers=headers)
     try:

@@ -162,9 +162,13 @@ def integrity_of(scan: Scan) -> Integrity:
     import json
 
     try:
-        recorded = (
-            json.loads(entry.payload) if isinstance(entry.payload, str | bytes) else dict(entry.payload)
-        )
+        from ledger import chain
+        from ledger.selectors import openings_for_event, record
+
+        if chain.payload_version(entry.payload) == 2:  # the facts behind its commitments, checked
+            recorded = chain.open_entry(record(entry), openings_for_event(scan.ledger_event_id))
+        else:
+            recorded = json.loads(entry.payload)
         expected, _ = ledger_payload(scan)
         keys = (
             "ciphertext_sha256",
@@ -183,7 +187,7 @@ def integrity_of(scan: Scan) -> Integrity:
         + ("hashes and CIDs match." if res.ledger_ok else "does NOT match the stored objects.")
     )
     try:
-        receipt = receipt_for_event(scan.ledger_event_id)
+        receipt = receipt_for_event(scan.ledger_event_id, with_openings=True)
     except Exception:  # noqa: BLE001
         receipt = None
     if receipt is None:

@@ -10,7 +10,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from imaging import selectors, services
+from imaging import blobs, selectors, services
 from imaging.permissions import authorize, decision_message
 from imaging.validation import UploadRejected
 from portal.consent_selectors import patients_of
@@ -139,9 +139,12 @@ def upload(request):
                 else:
                     messages.success(request, "Scan uploaded; processing has started.")
                     return redirect("imaging:scan", scan_id=scan.id)
-    return render(
+    response = render(
         request, "imaging/upload.html", {"form": form, "has_patients": bool(patients)}, status=status
     )
+    if status == 503:  # the blob store is down: the form says so and nothing was saved
+        response["Retry-After"] = str(blobs.OUTAGE_RETRY_AFTER)
+    return response
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Public, read-only REST API of the ledger (/api/v1/ledger/...). No authentication: the log
-is public by design (entries hold only pseudonymous ids, hashes and CIDs).
+is public by design. Entries about patients (format v2) hold salted commitments only; their
+openings are never served here (receipts with openings: portal/api/receipts.py).
 
 Errors are JSON ``{"detail": "..."}`` with 400 for bad parameters and 404 for unknown items.
 """

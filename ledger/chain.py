@@ -7,6 +7,11 @@ An entry's leaf data is the canonical JSON (ledger.canonical) of
      64 zeroes for entry 0>", "key": "<signing key id, 8 hex>", "payload": {...},
      "fingerprints": {...}}          # "fingerprints" only when present
 
+Format v2 (events about patients, see `ledger.schema.V2_EVENT_TYPES`) has ``"v": 2`` and a
+payload of salted commitments only, ``{"commitments": [hex, ...]}`` (`ledger.commitment`);
+the v1 schema has no ``commitments`` field, so a payload that is a commitments object is v2
+(`payload_version`). Both versions verify; a v2 payload with anything in clear does not.
+
 its leaf hash is RFC 9162 ``SHA-256(0x00 || leaf data)``, and its signature is Falcon-512
 over ``b"qmedchain/ledger/entry/v1\\n" || leaf hash`` with the key `key`.
 
@@ -25,7 +30,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger import canonical, merkle, note
+from ledger import canonical, commitment, merkle, note, schema
 
 ENTRY_CONTEXT = b"qmedchain/ledger/entry/v1\n"
 ZERO_HASH = bytes(32)
@@ -63,6 +68,18 @@ class EntryRecord:
     key_id: str
     signature: bytes
 
+    @property
+    def version(self) -> int:
+        return payload_version(self.payload)
+
+
+V2_PAYLOAD_PREFIX = '{"commitments":'
+
+
+def payload_version(payload: str) -> int:
+    """Entry format of a canonical payload text: 2 for a commitments object, else 1."""
+    return 2 if payload.startswith(V2_PAYLOAD_PREFIX) else 1
+
 
 def leaf_data(
     *,
@@ -96,7 +113,7 @@ def leaf_data(
         d(timestamp),
         ',"type":',
         d(event_type),
-        ',"v":1}',
+        ',"v":2}' if payload_version(payload) == 2 else ',"v":1}',
     ]
     return "".join(parts).encode("utf-8")
 
@@ -111,6 +128,25 @@ def _json_str(s: str) -> str:
     if _SAFE_STR.fullmatch(s):  # printable ASCII without quote or backslash: no escapes
         return '"' + s + '"'
     return _encode_str(s)
+
+
+def check_v2_payload(e: EntryRecord) -> None:
+    """A v2 entry's payload holds commitments only (nothing in clear)."""
+    if e.version != 2:
+        return
+    try:
+        schema.clean_public_payload(e.event_type, json.loads(e.payload))
+    except (ValueError, schema.PayloadError) as exc:
+        raise VerificationFailure(e.index, "payload", f"v2 payload is not commitments only: {exc}") from None
+
+
+def open_entry(e: EntryRecord, openings) -> dict:
+    """Opened values {field: value} of a v2 entry; VerificationFailure("opening") when an
+    opening does not match its commitment."""
+    try:
+        return commitment.check_openings(json.loads(e.payload).get("commitments"), openings)
+    except (ValueError, AttributeError) as exc:
+        raise VerificationFailure(e.index, "opening", str(exc)) from None
 
 
 def entry_message(leaf: bytes) -> bytes:
@@ -281,6 +317,7 @@ class LogVerifier:
             raise VerificationFailure(i, "leaf_hash", f"cannot rebuild leaf data: {exc}") from None
         if leaf != e.leaf_hash:
             raise VerificationFailure(i, "leaf_hash", "stored leaf hash does not match the entry's contents")
+        check_v2_payload(e)
         if e.prev_hash != self.prev:
             raise VerificationFailure(i, "prev_hash", f"previous-hash link does not match entry {i - 1}")
         key = self.entry_keys.get(e.key_id)

@@ -105,3 +105,25 @@ class Head(models.Model):
 
     def __str__(self) -> str:
         return f"head at size {self.size}"
+
+
+class EntryOpening(models.Model):
+    """Private index of the v2 entries (never served by the public ledger API or pages).
+
+    `subject` is the patient's pseudonym, so the portal can list a patient's own entries;
+    `openings` are the salts and values behind the entry's public commitments, handed only
+    to authorised readers in their receipts. Written in the same transaction (and database
+    batch) as the entry's `PendingEvent`.
+    """
+
+    event_id = models.UUIDField(unique=True)
+    event_type = models.CharField(max_length=40)
+    subject = models.CharField(max_length=32, blank=True, db_index=True)  # patient pseudonym, "" if none
+    openings = models.TextField()  # canonical JSON {field: {"salt": hex, "value": ...}}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"opening of {self.event_type} {self.event_id}"

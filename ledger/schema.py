@@ -19,9 +19,19 @@ int                non-negative integer
 number             finite number
 bool               true / false
 ts                 ISO 8601 timestamp with a timezone (normalised to UTC ``...Z``)
+commitments        sorted list of 8-256 distinct 64-hex values, a multiple of 8: the salted
+                   SHA-256 commitments of the facts, padded (``ledger.commitment``)
 =================  ===========================================================================
 
 `uuid.UUID` values become strings, aware `datetime` values become ``ts`` strings.
+
+Format v2. Events about patients (`V2_EVENT_TYPES`) are recorded in format v2: `clean_payload`
+still checks the facts the caller gives, but the public entry holds only their commitments
+(`clean_public_payload`). Nothing is in clear in a v2 payload: no diagnosis, label,
+probability, modality or image size, no pseudonym and no scan or consent id, since any value
+that repeats across entries would link a patient's entries together. The openings go to the
+private index (`ledger.models.EntryOpening`). `key.rotated` and `model.registered` (facts
+about the log's keys and the diagnosis models, no patient) stay in format v1.
 """
 
 from __future__ import annotations
@@ -131,7 +141,16 @@ FIELDS: dict[str, str] = {
     "valid_until": "ts",
     "granted_at": "ts",
     "revoked_at": "ts",
+    # format v2: the only public field
+    "commitments": "commitments",
 }
+
+# never in clear in a v2 payload (all v1 fields are out of it; these are named for the tests
+# and the documentation: health data and the references that link a patient's entries)
+HEALTH_FIELDS = frozenset(
+    "diagnosis label score confidence probability modality size_bytes width height frames kind "
+    "pixel_sha256 original_sha256 qwalk_hash".split()
+)
 
 _COMMON = {"actor", "at", "request_id", "role", "organisation", "purpose", "reason", "via"}
 _SCAN = {
@@ -229,6 +248,19 @@ ALLOWED: dict[str, set[str]] = {
     },
 }
 
+V2_EVENT_TYPES = (
+    "scan.registered",
+    "scan.accessed",
+    "access.denied",
+    "consent.granted",
+    "consent.revoked",
+    "consent.expired",
+    "breakglass.used",
+)
+ALLOWED_V2: dict[str, set[str]] = {t: {"commitments"} for t in V2_EVENT_TYPES}
+MAX_COMMITMENTS = 256
+PAD_TO = 8  # ledger.commitment.PAD_TO
+
 REQUIRED: dict[str, set[str]] = {
     "scan.registered": {"scan_id"},
     "scan.accessed": set(),  # patient-level reads (list, history) name no scan
@@ -280,6 +312,8 @@ def _check(shape: str, value):
         if not isinstance(value, list | tuple) or len(value) > 32:
             raise PayloadError("not a list of at most 32 words")
         return [_check("word", v) for v in value]
+    if shape == "commitments":
+        raise PayloadError("commitments are only allowed in v2 payloads")
     if shape == "ref" and isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise PayloadError("negative id")
@@ -321,6 +355,41 @@ def clean_payload(event_type: str, payload) -> dict:
     if missing:
         raise PayloadError(f"{event_type} needs {', '.join(sorted(missing))}")
     return out
+
+
+def event_version(event_type: str) -> int:
+    """The entry format an event of this type is recorded in: 2 for events about patients."""
+    return 2 if event_type in V2_EVENT_TYPES else 1
+
+
+def clean_public_payload(event_type: str, payload) -> dict:
+    """Validated copy of a v2 public payload: ``{"commitments": [64 hex, ...]}`` and nothing
+    else (no field in clear); raises PayloadError naming the problem."""
+    if event_type not in ALLOWED_V2:
+        raise PayloadError(f"{event_type!r} has no v2 format; expected one of {', '.join(V2_EVENT_TYPES)}")
+    if not isinstance(payload, dict):
+        raise PayloadError("payload must be a dict")
+    for key in payload:
+        if key != "commitments":
+            raise PayloadError(
+                f"field {key!r} is not allowed in clear in a v2 {event_type} payload "
+                "(only commitments; record the fact and it is committed)"
+            )
+    commitments = payload.get("commitments")
+    if (
+        not isinstance(commitments, list)
+        or not PAD_TO <= len(commitments) <= MAX_COMMITMENTS
+        or len(commitments) % PAD_TO
+    ):
+        raise PayloadError(
+            f"commitments must be a list of {PAD_TO}-{MAX_COMMITMENTS} values, a multiple of {PAD_TO}"
+        )
+    for value in commitments:
+        if not isinstance(value, str) or not SHA256_RE.match(value):
+            raise PayloadError("a commitment is not a 64-hex SHA-256")
+    if commitments != sorted(set(commitments)):
+        raise PayloadError("commitments must be sorted and distinct")
+    return {"commitments": list(commitments)}
 
 
 def clean_fingerprints(fingerprints) -> dict | None:

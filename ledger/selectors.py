@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 
 from django.db import connection
 
 from ledger import chain, merkle, note
-from ledger.models import Checkpoint, Entry, Head, SigningKey, TreeNode
+from ledger.models import Checkpoint, Entry, EntryOpening, Head, SigningKey, TreeNode
 
 
 def _uuid(event_id) -> uuid.UUID | None:
@@ -109,9 +110,34 @@ def verifiers() -> list[note.Verifier]:
     ]
 
 
-def receipt_for_event(event_id) -> dict | None:
+def opening_for_event(event_id) -> EntryOpening | None:
+    """The private index row of a v2 event (its subject and openings). Not public: callers
+    decide who may see it."""
+    eid = _uuid(event_id)
+    return EntryOpening.objects.filter(event_id=eid).first() if eid else None
+
+
+def openings_for_event(event_id) -> dict | None:
+    """{field: {"salt", "value"}} behind a v2 event's commitments, or None."""
+    row = opening_for_event(event_id)
+    return json.loads(row.openings) if row is not None else None
+
+
+def opened_facts(event_id) -> dict | None:
+    """{field: value} of a v2 event (the facts recorded behind its commitments), or None."""
+    openings = openings_for_event(event_id)
+    return {k: o["value"] for k, o in openings.items()} if openings is not None else None
+
+
+def events_of_subject(subject: str):
+    """The private index rows of one patient (by pseudonym), newest first."""
+    return EntryOpening.objects.filter(subject=subject).order_by("-id")
+
+
+def receipt_for_event(event_id, *, with_openings: bool = False) -> dict | None:
     """Self-contained receipt (entry, signed checkpoint, inclusion proof, public keys), or
-    None until a checkpoint covers the entry."""
+    None until a checkpoint covers the entry. `with_openings` adds the openings of a v2
+    entry's commitments: only for a reader the caller has authorised."""
     e = entry_for_event(event_id)
     if e is None:
         return None
@@ -121,7 +147,7 @@ def receipt_for_event(event_id) -> dict | None:
     proof = inclusion_proof(e.index, cp.tree_size)
     from ledger.services import origin
 
-    return {
+    receipt = {
         "format": "qmedchain-ledger-receipt/v1",
         "origin": origin(),
         "entry": entry_json(e),
@@ -130,6 +156,11 @@ def receipt_for_event(event_id) -> dict | None:
         "inclusion_proof": [base64.b64encode(h).decode() for h in proof],
         "keys": public_keys(),
     }
+    if with_openings:
+        openings = openings_for_event(event_id)
+        if openings is not None:
+            receipt["openings"] = openings
+    return receipt
 
 
 # --- streaming for verify / export ---------------------------------------------------------------

@@ -7,7 +7,10 @@ Other apps call exactly one function::
 
 `record_event` validates the payload (see `ledger.schema` for allowed fields and shapes),
 inserts a `PendingEvent` inside the caller's transaction and, on commit, enqueues the Celery
-task that signs and appends. Nothing is signed while a request waits.
+task that signs and appends. Nothing is signed while a request waits. Events about patients
+are recorded in format v2: the public entry holds a salted commitment per fact
+(`ledger.commitment`), and the openings go to the private index (`EntryOpening`, keyed by
+the patient's pseudonym) in the same statement batch.
 
 `append_pending` (the worker's function) assigns indexes under the locked head row, signs
 each entry with Falcon-512, stores the entries and the interior hashes they complete, and
@@ -29,9 +32,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ledger import canonical, chain, merkle, note
-from ledger.models import Checkpoint, Entry, Head, PendingEvent, SigningKey, TreeNode
-from ledger.schema import EVENT_TYPES, PayloadError, clean_fingerprints, clean_payload
+from ledger import canonical, chain, commitment, merkle, note
+from ledger.models import Checkpoint, Entry, EntryOpening, Head, PendingEvent, SigningKey, TreeNode
+from ledger.schema import (
+    EVENT_TYPES,
+    PayloadError,
+    clean_fingerprints,
+    clean_payload,
+    clean_public_payload,
+    event_version,
+)
 from portal import db_batch
 
 log = logging.getLogger(__name__)
@@ -88,6 +98,14 @@ def record_event(
     try:
         clean = clean_payload(event_type, payload)
         fps = clean_fingerprints(fingerprints)
+        opening = None
+        if event_version(event_type) == 2:
+            facts = {**clean, **{f"fp:{k}": v for k, v in (fps or {}).items()}}
+            commitments, openings = commitment.commit_all(facts)
+            clean, fps = clean_public_payload(event_type, {"commitments": commitments}), None
+            opening = EntryOpening(
+                event_type=event_type, subject=facts.get("patient", ""), openings=canonical.dumps(openings)
+            )
     except PayloadError as exc:
         raise LedgerPayloadError(str(exc)) from None
     eid = uuid.UUID(str(event_id)) if event_id is not None else uuid.uuid4()
@@ -106,6 +124,9 @@ def record_event(
                 )
             ],
         )
+        if opening is not None:
+            opening.event_id = eid
+            db_batch.insert(EntryOpening, [opening])
     if enqueue:
         transaction.on_commit(_schedule_from_request)
     return eid

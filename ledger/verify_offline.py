@@ -3,6 +3,7 @@
     python -m ledger.verify_offline EXPORT.json                 # the whole log
     python -m ledger.verify_offline RECEIPT.json                # one receipt, keys from itself
     python -m ledger.verify_offline KEYS_OR_EXPORT.json --receipt RECEIPT.json
+    python -m ledger.verify_offline KEYS.json --receipt RECEIPT.json --openings OPENINGS.json
 
 No Django, no database: only ledger.merkle, ledger.note, ledger.canonical and ledger.chain
 (standard library + pqcrypto). For an export it checks every entry (canonical payload, leaf
@@ -10,7 +11,10 @@ hash, previous-hash chain, Falcon-512 signature by a published key), every check
 (Falcon-512 and ML-DSA-44 signatures by published keys, origin, and the signed root against
 the root recomputed from the entries — which makes successive checkpoints consistent).
 For a receipt it checks the entry's leaf hash and signature, the checkpoint's signatures
-and the inclusion proof of the entry in the checkpoint's tree.
+and the inclusion proof of the entry in the checkpoint's tree. An entry of format v2 holds
+salted commitments only; the openings (``{field: {"salt", "value"}}``) that an authorised
+reader's receipt carries under ``"openings"``, or that --openings names, are checked against
+them and the opened values are printed: a wrong salt or value fails (check ``opening``).
 
 Trust: keys inside a bundle are only as good as the bundle. Pin them by passing our
 published keys (GET /api/v1/ledger/keys saved to a file, or an export you trust) as PATH
@@ -92,7 +96,7 @@ def verify_export(doc, keys: list[note.Verifier] | None = None) -> dict:
     return {"kind": "export", "origin": origin, "entries": v.size, "checkpoints": v.checkpoints}
 
 
-def verify_receipt(doc, keys: list[note.Verifier] | None = None) -> dict:
+def verify_receipt(doc, keys: list[note.Verifier] | None = None, *, openings=None) -> dict:
     if not isinstance(doc, dict) or doc.get("format") != "qmedchain-ledger-receipt/v1":
         raise InputError("not a qmedchain-ledger-receipt/v1 bundle")
     origin = _origin(doc)
@@ -136,28 +140,44 @@ def verify_receipt(doc, keys: list[note.Verifier] | None = None) -> dict:
         merkle.verify_inclusion(i, cp.size, leaf, proof, cp.root)
     except merkle.ProofError as exc:
         raise chain.VerificationFailure(i, "inclusion_proof", str(exc)) from None
-    return {
+    chain.check_v2_payload(e)
+    out = {
         "kind": "receipt",
         "origin": origin,
         "index": i,
         "event_id": e.event_id,
         "event_type": e.event_type,
+        "version": e.version,
         "tree_size": cp.size,
         "root_hash": base64.b64encode(cp.root).decode(),
     }
+    if openings is None:
+        openings = doc.get("openings")
+    if openings is not None:
+        if e.version != 2:
+            raise chain.VerificationFailure(
+                i, "opening", "openings given for a v1 entry (it has no commitments)"
+            )
+        out["opened"] = chain.open_entry(e, openings)
+    return out
 
 
-def run(path: str, receipt: str | None = None) -> dict:
+def run(path: str, receipt: str | None = None, openings: str | None = None) -> dict:
     doc = _load(path)
+    opened = _load(openings) if openings is not None else None
+    if isinstance(opened, dict) and isinstance(opened.get("openings"), dict):
+        opened = opened["openings"]  # a whole receipt given as the openings file
     if receipt is None:
         fmt = doc.get("format") if isinstance(doc, dict) else None
         if fmt == "qmedchain-ledger-receipt/v1":
-            out = verify_receipt(doc)
+            out = verify_receipt(doc, openings=opened)
             out["warning"] = "keys were taken from the receipt itself; pin them with PATH --receipt"
             return out
+        if opened is not None:
+            raise InputError("--openings needs a receipt (the entry they open)")
         return verify_export(doc)
     keys = _keys(doc)
-    out = verify_receipt(_load(receipt), keys)
+    out = verify_receipt(_load(receipt), keys, openings=opened)
     if isinstance(doc, dict) and doc.get("format") == "qmedchain-ledger-export/v1":
         # the receipt's checkpoint must also describe the same tree as the export
         exp = verify_export(doc, keys)
@@ -181,10 +201,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ledger.verify_offline", description=__doc__.split("\n\n")[0])
     ap.add_argument("path", help="an export, a receipt, or (with --receipt) published keys / an export")
     ap.add_argument("--receipt", help="a receipt to verify against the keys in PATH")
+    ap.add_argument(
+        "--openings",
+        help="openings {field: {salt, value}} of a v2 entry's commitments (or a receipt holding them)",
+    )
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     try:
-        out = run(args.path, args.receipt)
+        out = run(args.path, args.receipt, args.openings)
     except InputError as exc:
         _emit(args.json, {"ok": False, "error": str(exc)}, f"ERROR: {exc}")
         return 2
@@ -208,6 +232,8 @@ def main(argv=None) -> int:
             f"OK: entry {out['index']} ({out['event_type']}, event {out['event_id']}) is in the tree of size "
             f"{out['tree_size']} signed by {out['origin']}"
         )
+        for field, value in sorted(out.get("opened", {}).items()):
+            human += f"\nopened {field} = {json.dumps(value)} (matches its commitment)"
         if out.get("warning"):
             human += f"\nWARNING: {out['warning']}"
     _emit(args.json, out, human)

@@ -24,6 +24,8 @@ OWNER_ONLY_ACTIONS = {"view_history", "grant", "revoke"}
 # consent action that a request needs
 REQUIRED_GRANT = {"list": "view", "view": "view", "download": "download", "upload": "upload"}
 BREAKGLASS_ACTIONS = {"list", "view", "download"}
+# break-glass is for treating the patient in an emergency, never for research or anything else
+BREAKGLASS_PURPOSES = {"TREAT", "ETREAT"}
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
             return allow("consent", "Allowed under the patient's consent.", consent=consent)
         failures.append((state, terms, consent))
 
-    if actor.role == Role.CLINICIAN and action in BREAKGLASS_ACTIONS:
+    if actor.role == Role.CLINICIAN and action in BREAKGLASS_ACTIONS and purpose in BREAKGLASS_PURPOSES:
         breakglass = active_breakglass(actor, patient, at)
         if breakglass is not None:
             return allow(

@@ -33,7 +33,8 @@ QMC_MASTER_KEY = env_or_generated("QMC_MASTER_KEY", VAR_DIR, production=PRODUCTI
 # keyed HMAC for pseudonymous patient ids on the ledger (derived from the master key if unset)
 QMC_PSEUDONYM_KEY = os.environ.get("QMC_PSEUDONYM_KEY", "")
 
-DEBUG = env_bool("DEBUG", not PRODUCTION)
+# opt-in (DEBUG=1): its pages show the URLconf and settings to anyone who asks
+DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -45,7 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "csp",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
@@ -59,6 +62,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.SessionIdleRefreshMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -116,6 +121,26 @@ elif (_prepare_threshold := os.environ.get("DB_PREPARE_THRESHOLD", "2")) != "off
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One cache for every process: throttle counters (portal/throttle.py, the API's and the OAuth token
+# endpoint's) must not be per process. Redis when CACHE_URL (or REDIS_URL) is set; otherwise files
+# under VAR_DIR, which every process on this machine shares and which need no migration.
+_cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL", "")
+if _cache_url:
+    if not _cache_url.startswith(("redis://", "rediss://", "unix://")):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("CACHE_URL must be a Redis URL (redis://, rediss:// or unix://).")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": (VAR_DIR / "cache").resolve(),
+            # culling (a third of the entries when full) would forget throttle counts
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
+
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -135,10 +160,21 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# lock-out after repeated failures: per account, and per client address against password spraying
+# the client's address for lock-out and throttles (portal/client_ip.py): REMOTE_ADDR, or behind
+# N reverse proxies of ours the X-Forwarded-For entry N hops from the right
+QMC_TRUSTED_PROXY_COUNT = int(os.environ.get("QMC_TRUSTED_PROXY_COUNT", "0"))
+
+# lock-out after repeated failures (portal/lockout.py): per account from any address, and per
+# client address only at a much higher count, since users behind one proxy share an address
 AXES_FAILURE_LIMIT = int(os.environ.get("QMC_LOCKOUT_FAILURES", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("QMC_LOCKOUT_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+QMC_LOCKOUT_IP_FAILURES = int(os.environ.get("QMC_LOCKOUT_IP_FAILURES", "100"))
+AXES_HANDLER = "portal.lockout.AccountAndAddressHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
+# W006 warns that "username" alone lets one address try many accounts: the handler above limits
+# each address too (QMC_LOCKOUT_IP_FAILURES), which axes' checks cannot see
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -146,6 +182,8 @@ AXES_VERBOSE = False
 # second factor: roles that must have a verified TOTP device before reaching their pages
 QMC_2FA_REQUIRED_ROLES = env_list("QMC_2FA_REQUIRED_ROLES", "clinician,admin")
 OTP_TOTP_ISSUER = "QMedChain"
+# never show a device's key or QR code in the admin (portal/admin.py replaces that admin anyway)
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # inactivity timeout: the session expires after this many idle seconds
 SESSION_COOKIE_AGE = int(os.environ.get("QMC_SESSION_IDLE_SECONDS", "1800"))
@@ -158,6 +196,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "qmedchain@localhost")
 PASSWORD_RESET_TIMEOUT = 3600
+# reset mails an hour: per target address (beyond it the page is the same, no mail goes out)
+# and per client address (beyond it: 429)
+QMC_RESET_PER_ACCOUNT = int(os.environ.get("QMC_RESET_PER_ACCOUNT", "3"))
+QMC_RESET_PER_ADDRESS = int(os.environ.get("QMC_RESET_PER_ADDRESS", "20"))
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -185,6 +227,12 @@ QMC_MAX_UPLOAD_BYTES = int(os.environ.get("QMC_MAX_UPLOAD_BYTES", str(64 * 1024 
 QMC_MAX_PIXELS = int(os.environ.get("QMC_MAX_PIXELS", str(100_000_000)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# the file name a client sent is checked before Django shortens it (portal/uploads.py)
+FILE_UPLOAD_HANDLERS = [
+    "portal.uploads.RawFileNameCheck",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Celery: settings that keep work from being lost (ARCHITECTURE.md) ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -200,6 +248,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
+    # Redis: a message taken but not acknowledged (acks_late) returns to the queue after this
+    # long. It must exceed the longest a message is held: the hard time limit (600 s) plus the
+    # longest retry countdown (QMC_SCAN_RETRY_BACKOFF_MAX, 120 s), or a slow task would run
+    # twice. Recovery does not wait for it: the database sweep (imaging.leases) dispatches a
+    # scan again within seconds of its worker's heartbeat stopping (README "Reliability").
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -209,21 +262,27 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "500"))
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 600
-CELERY_TASK_SOFT_TIME_LIMIT = 540
+CELERY_TASK_TIME_LIMIT = 600  # the pool process is killed; its scans are swept (heartbeat stops)
+CELERY_TASK_SOFT_TIME_LIMIT = 540  # the scan is marked failed with a reason
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# on a lost broker connection a running task could not be acknowledged: it is stopped (its
+# scan is dispatched again by the sweep), which also silences Celery's warning about it
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# the worker's consumer without Gossip (elections we do not use; it logged "Error on
+# restarting Gossip: AttributeError" after every broker restart)
+CELERY_WORKER_CONSUMER = "portal.celery:Consumer"
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.heartbeat", "schedule": 60.0},
     "consents-sweep": {"task": "portal.consents_sweep", "schedule": 60.0},
     # signs and appends anything pending, then checkpoints every N entries or T seconds
     "ledger-checkpoint": {"task": "ledger.checkpoint", "schedule": 30.0},
-    # a killed worker's task returns from Redis only after the visibility timeout; this re-queues sooner
-    "imaging-requeue-stalled": {"task": "imaging.requeue_stalled", "schedule": 300.0},
+    # each worker process sweeps every few seconds (imaging.leases); this is a backstop
+    "imaging-requeue-stalled": {"task": "imaging.requeue_stalled", "schedule": 60.0},
 }
 LEDGER_ORIGIN = os.environ.get("LEDGER_ORIGIN", "qmedchain.local/ledger")
 LEDGER_CHECKPOINT_EVERY = int(os.environ.get("LEDGER_CHECKPOINT_EVERY", "64"))
@@ -247,6 +306,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.AuthenticatedWithScope"],
     "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    # DRF's browsable pages allow inline styles (their templates have them): portal/api/renderers.py
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "portal.api.renderers.BrowsableAPIRenderer",
+    ],
+    # JSON nesting depth and numbers bounded (portal/api/parsers.py); body size by DATA_UPLOAD_MAX_*
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "portal.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
@@ -257,6 +327,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("QMC_THROTTLE_ANON", "120/min"),
         "user": os.environ.get("QMC_THROTTLE_USER", "600/min"),
     },
+    # the throttles' client address: the same rule as portal/client_ip.py (0 = REMOTE_ADDR only)
+    "NUM_PROXIES": QMC_TRUSTED_PROXY_COUNT,
 }
 # OAuth2 client credentials for third-party systems (django-oauth-toolkit). Scopes per resource.
 OAUTH2_PROVIDER = {
@@ -272,27 +344,59 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": ["scans:read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("QMC_TOKEN_SECONDS", "3600")),
     "PKCE_REQUIRED": True,
-    # RFC 9700 (OAuth 2.0 Security BCP): refuse the legacy behaviours
+    # RFC 9700 (OAuth 2.0 Security BCP): refuse the legacy behaviours (bandit's B105 reads
+    # the names with PASSWORD or TOKEN in them as passwords: these are flags)
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,  # nosec B105
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # nosec B105
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
-    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # nosec B105
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,  # nosec B105
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
-    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,  # nosec B105
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # only administrator-registered, active clients get tokens, with the scopes their policy allows
+    "OAUTH2_VALIDATOR_CLASS": "portal.oauth.PortalOAuth2Validator",
+    "SCOPES_BACKEND_CLASS": "portal.oauth.PolicyScopes",
+    "APPLICATION_ADMIN_CLASS": "portal.api_client_admin.ApiClientApplicationAdmin",
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# POSTs to /o/token/ (and /o/revoke_token/, /o/introspect/) per client id and per address; 429 beyond
+QMC_TOKEN_RATE_PER_CLIENT = os.environ.get("QMC_TOKEN_RATE_PER_CLIENT", "20/min")
+QMC_TOKEN_RATE_PER_ADDRESS = os.environ.get("QMC_TOKEN_RATE_PER_ADDRESS", "120/min")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "QMedChain API",
     "DESCRIPTION": "Consent-governed sharing of medical images. Quantum components are simulations.",
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI from drf-spectacular-sidecar's static files: the docs page needs no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- response headers, in every environment (Permissions-Policy, Cache-Control: portal/headers.py) ---
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# no inline script or style anywhere: pages load static/js and static/css only; the scan page's
+# images are data: URIs. Inline styles only on the API docs page (portal/api/docs.py) and DRF's
+# browsable API pages (portal/api/renderers.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
 }
 
 LOGGING = {
@@ -312,6 +416,3 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"

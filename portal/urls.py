@@ -1,16 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from portal import health, views, views_2fa, views_consent
+from portal import health, oauth, views, views_2fa, views_consent
+from portal.api import docs
 
 accounts = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password/reset/<uidb64>/<token>/",
@@ -28,7 +29,7 @@ accounts = [
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs/", docs.api_docs, name="api-docs"),
     path("ledger/", include("ledger.api_urls")),
     path("", include("portal.api.urls")),
     path("lab/", include("lab.api_urls")),
@@ -51,6 +52,9 @@ urlpatterns = [
     path("ledger/", include("ledger.urls")),
     path("scans/", include("imaging.urls")),
     path("lab/", include("lab.urls")),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    # OAuth 2.0 for third-party clients: token, revocation, introspection only (portal/oauth.py)
+    path("o/", include((oauth.urlpatterns, "oauth2_provider"))),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "portal.error_pages.bad_request"

@@ -12,6 +12,8 @@ from django.shortcuts import redirect, render
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.redirects import safe_next
+
 
 class TokenForm(forms.Form):
     token = forms.CharField(
@@ -67,7 +69,7 @@ def verify(request):
         if allowed and device.verify_token(form.cleaned_data["token"]):
             otp_login(request, device)
             request.session.cycle_key()
-            return redirect(request.GET.get("next") or "home")
+            return redirect(safe_next(request, "home"))
         if not allowed:
             form.add_error("token", "Too many wrong codes. Wait a minute, then try again.")
         else:

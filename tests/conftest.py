@@ -35,6 +35,8 @@ class WorkerProcess:
     def __init__(self, log_path: Path):
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.concurrency = 1  # pool processes; a test that changes it restores it
+        self.prefix: list[str] = []  # e.g. setpriv, to run the worker without some capabilities
 
     def env(self) -> dict:
         env = dict(os.environ)
@@ -52,6 +54,7 @@ class WorkerProcess:
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "celery",
@@ -59,7 +62,7 @@ class WorkerProcess:
                 "portal",
                 "worker",
                 "--loglevel=INFO",
-                "--concurrency=1",
+                f"--concurrency={self.concurrency}",
                 "--pool=prefork",
                 "--without-gossip",
                 "--without-mingle",
@@ -139,3 +142,12 @@ def _fresh_append_schedule(monkeypatch):
 
     monkeypatch.setattr(services, "_append_due", [0.0])
     monkeypatch.setattr(services, "_since_append", [0])
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counters live in the shared cache (Redis in `make test`, files under the var dir
+    otherwise), which outlives a test and the run: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

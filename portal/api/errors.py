@@ -1,6 +1,13 @@
 """RFC 9457 problem details for every API error."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    ValidationError,
+)
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -44,7 +51,25 @@ def problem(status_code: int, detail, *, errors=None, headers=None) -> Response:
     return response
 
 
+def body_refusal(exc: SuspiciousOperation) -> tuple[int, str]:
+    """Status and message for a request body Django refused while reading it."""
+    from django.conf import settings
+
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, f"The request body is too large (the limit for form and JSON data is {limit:,} bytes)."
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return 400, f"The request has too many fields (the limit is {limit:,})."
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return 400, f"The request has too many files (the limit is {limit:,})."
+    return 400, "The request could not be read."
+
+
 def problem_exception_handler(exc, context):
+    if isinstance(exc, SuspiciousOperation):
+        return problem(*body_refusal(exc))
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(exc.messages)
     if isinstance(exc, Http404):

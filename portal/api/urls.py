@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.api import history, views
+from portal.api import history, receipts, views
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="api-me"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("consents/<str:series>/revoke", views.ConsentRevoke.as_view(), name="api-consent-revoke"),
     path("consents/<str:series>/fhir", views.ConsentFhir.as_view(), name="api-consent-fhir"),
     path("access-history", history.AccessHistoryView.as_view(), name="api-access-history"),
+    path("receipts", receipts.ReceiptListView.as_view(), name="api-receipts"),
+    path("receipts/<str:event_id>", receipts.ReceiptView.as_view(), name="api-receipt"),
 ]

@@ -1,4 +1,5 @@
 from portal.models.access import AccessEvent, BreakGlass, Notification
+from portal.models.api_clients import ApiClientPolicy
 from portal.models.consent import Action, Consent, ConsentStatus, Purpose, ScopeKind
 from portal.models.keys import UserKeyPair, WrappedKey
 from portal.models.people import Organisation, Role, User, WorkerHeartbeat
@@ -6,6 +7,7 @@ from portal.models.people import Organisation, Role, User, WorkerHeartbeat
 __all__ = [
     "AccessEvent",
     "Action",
+    "ApiClientPolicy",
     "BreakGlass",
     "Consent",
     "ConsentStatus",

@@ -31,18 +31,18 @@ from tests.factories import (
 )
 
 MATRIX = """
-actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg  w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry lab_run lab_status lab_figure lab_api_run lab_api_figure lab_api_runs revoke w_revoke
-patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403   403        403          302     200      200             200    200      200    302     403     403        403        403         403            403          200    302
-other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403   403        403          302     200      404             404    404      404    404     403     403        403        403         403            403          404    404
-clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200   403        403          200     200      200             200    200      200    302     200     200        200        200         200            in           404    403
-clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200   403        403          200     200      404             404    404      404    404     404     404        404        404         404            out          404    403
-auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403   200        302          200     200      404             404    404      404    404     404     404        404        404         404            out          404    403
-anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      401         401            401          401    login
-client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
-client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
-client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
-client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
-client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403    login
+actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg  w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry lab_run lab_status lab_figure lab_api_run lab_api_figure lab_api_runs receipts receipt revoke w_revoke
+patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403   403        403          302     200      200             200    200      200    302     403     403        403        403         403            403          in       200     200    302
+other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403   403        403          302     200      404             404    404      404    404     403     403        403        403         403            403          out      404     404    404
+clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200   403        403          200     200      200             200    200      200    302     200     200        200        200         200            in           403      200     404    403
+clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200   403        403          200     200      404             404    404      404    404     404     404        404        404         404            out          403      404     404    403
+auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403   200        302          200     200      404             404    404      404    404     404     404        404        404         404            out          403      404     404    403
+anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      401         401            401          401      401     401    login
+client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      200     403    login
+client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
+client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      403     403    login
+client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
+client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
 """
 
 # column -> (URL name, method, path kwargs from the world, query/body builder)
@@ -83,6 +83,8 @@ OPS = {
     "lab_api_run": ("lab-api:run-detail", "get", {"run_id": "lab_run"}, None),
     "lab_api_figure": ("lab-api:run-figure", "get", {"run_id": "lab_run"}, None),
     "lab_api_runs": ("lab-api:runs", "get", {}, None),
+    "receipts": ("api-receipts", "get", {}, None),
+    "receipt": ("api-receipt", "get", {"event_id": "scan_entry"}, None),
 }
 # a list column answers in/out: is this object of Alice's in the results?
 LIST_MEMBER = {
@@ -90,6 +92,7 @@ LIST_MEMBER = {
     "patients": lambda w: str(w["alice"].pk),
     "consents": lambda w: str(w["consent"].series),
     "lab_api_runs": lambda w: str(w["lab_run"].id),
+    "receipts": lambda w: str(w["scan_entry"]),
 }
 # API columns whose every call, once past authentication and scopes, is decided by the policy
 # and recorded (access history + ledger); a lab run's artefacts only once past the lab's own
@@ -121,6 +124,7 @@ PATIENT_DATA_PREFIXES = (
     "audit/breakglass/",
     "lab/runs/",
     "api/v1/lab/runs",
+    "api/v1/receipts",
 )
 
 
@@ -153,6 +157,21 @@ def _neqr_scan(patient, *, uploader):
     obj.ciphertext_sha256 = hashlib.sha256(ciphertext).hexdigest()
     obj.save(update_fields=["cid", "ciphertext_sha256"])
     return scan
+
+
+def _checkpointed_scan_entry(scan):
+    """The id of the scan's `scan.registered` ledger entry, appended and covered by a checkpoint
+    (its receipt carries the openings of the entry's commitments)."""
+    from ledger.services import append_all, create_checkpoint, record_event
+    from portal.keyvault import pseudonym
+
+    event_id = record_event(
+        event_type="scan.registered",
+        payload={"scan_id": scan.id, "patient": pseudonym("patient", scan.patient_id)},
+    )
+    append_all()
+    create_checkpoint(force=True)
+    return event_id
 
 
 def _lab_run(patient, clinician):
@@ -195,6 +214,7 @@ def world(db, client):
     scan, _ = stored_scan(alice, uploader=doc)
     neqr_scan = _neqr_scan(alice, uploader=doc)
     lab_run = _lab_run(alice, doc)
+    scan_entry = _checkpointed_scan_entry(scan)
     emergency_doc = ClinicianFactory()
     bg = breakglass_open(clinician=emergency_doc, patient=alice, reason="unconscious in the ED")
     return {
@@ -206,6 +226,7 @@ def world(db, client):
         "neqr_scan": neqr_scan,
         "breakglass": bg,
         "lab_run": lab_run,
+        "scan_entry": scan_entry,
         "client": client,
     }
 
@@ -239,7 +260,10 @@ def _as(actor: str, w) -> dict:
 
 def _call(op: str, w, headers: dict):
     name, method, kwargs, body = OPS[op]
-    url = reverse(name, kwargs={k: getattr(w[v], "series", None) or w[v].pk for k, v in kwargs.items()})
+    url = reverse(
+        name,
+        kwargs={k: getattr(w[v], "series", None) or getattr(w[v], "pk", w[v]) for k, v in kwargs.items()},
+    )
     http = w["client"]
     if body == "upload":
         data = {"patient": str(w["alice"].pk), "file": SimpleUploadedFile("x.png", png(), "image/png")}
@@ -256,7 +280,7 @@ def _outcome(op: str, response, w) -> str:
     if response.status_code == 302 and response["Location"].startswith(reverse("login")):
         return "login"
     if op in LIST_MEMBER and response.status_code == 200:
-        ids = {str(row["id"]) for row in response.json()["results"]}
+        ids = {str(row.get("id") or row.get("event_id")) for row in response.json()["results"]}
         return "in" if LIST_MEMBER[op](w) in ids else "out"
     return str(response.status_code)
 

@@ -68,19 +68,36 @@ def browser():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
+# every Content-Security-Policy violation on one of our HTML pages is written to the console,
+# where new_page collects it (a JSON response opened in the browser is left out: Chromium's own
+# JSON viewer adds an inline style that the policy refuses, which is harmless)
+_REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", e => {
+  if (document.contentType === "text/html")
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} on ${location.pathname}`);
+});"""
+
+
 @pytest.fixture
 def new_page(browser, live_server):
     contexts = []
+    csp_violations: list[str] = []
 
     def make(width: int = 1280, height: int = 900):
         ctx = browser.new_context(viewport={"width": width, "height": height}, base_url=live_server.url)
         ctx.set_default_timeout(15_000)
+        ctx.add_init_script(_REPORT_CSP_VIOLATIONS)
         contexts.append(ctx)
-        return ctx.new_page()
+        page = ctx.new_page()
+        page.on(
+            "console",
+            lambda m: csp_violations.append(m.text) if m.text.startswith("CSP violation") else None,
+        )
+        return page
 
     yield make
     for ctx in contexts:
         ctx.close()
+    assert not csp_violations, f"the pages broke their Content-Security-Policy: {csp_violations}"
     # the pages' requests recorded ledger events: if the session's worker is up, let it
     # append them (delayed task) before the transactional flush, which would deadlock with it
     from tests.imaging.conftest import _worker_busy, drain_worker

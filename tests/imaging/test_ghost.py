@@ -1,7 +1,5 @@
 """Optional SIMULATED ghost-imaging acquisition in the web uploader (off by default)."""
 
-import json
-
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -86,7 +84,7 @@ def test_bad_ghost_ratio_in_the_form(doc_client, patient):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("drained")
 def test_ghost_scan_through_the_real_worker(celery_worker, doc_client, patient):
-    from tests.imaging.test_pipeline import wait_done, wait_ledger
+    from tests.imaging.test_pipeline import ledger_facts, wait_done, wait_ledger
 
     data = png_bytes(256, 256, seed=5)
     doc_client.post(
@@ -101,9 +99,9 @@ def test_ghost_scan_through_the_real_worker(celery_worker, doc_client, patient):
     assert ghost_scan.pixel_sha256 != direct_scan.pixel_sha256  # the simulated pixels were processed
     assert ghost_scan.original_sha256 == direct_scan.original_sha256  # the original is kept as uploaded
     assert direct_scan.ghost_psnr is None
-    payload = json.loads(wait_ledger(ghost_scan).payload)
+    payload = ledger_facts(wait_ledger(ghost_scan))
     assert payload["kind"] == "ghost-simulated"
-    assert "kind" not in json.loads(wait_ledger(direct_scan).payload)
+    assert "kind" not in ledger_facts(wait_ledger(direct_scan))
     html = doc_client.get(reverse("imaging:scan", args=[ghost_scan.id])).content.decode()
     assert "SIMULATED" in html and 'id="ghost-psnr"' in html and f"{ghost_scan.ghost_psnr:.2f}" in html
     assert "SIMULATED ghost-imaging reconstruction" in html

@@ -37,6 +37,15 @@ def wait_ledger(scan):
     return wait_for(lambda: entry_for_event(scan.ledger_event_id), timeout=60, what="ledger entry")
 
 
+def ledger_facts(entry) -> dict:
+    """The facts behind a v2 entry's commitments, from the private index, each checked
+    against the public entry."""
+    from ledger.chain import open_entry
+    from ledger.selectors import openings_for_event, record
+
+    return open_entry(record(entry), openings_for_event(entry.event_id))
+
+
 @pytest.mark.smoke
 def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patient, settings):
     bodies = [
@@ -57,14 +66,16 @@ def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patie
             assert o.cid == cid_for(blob) and hashlib.sha256(blob).hexdigest() == o.ciphertext_sha256
             assert blob[:4] == b"QMCE"  # envelope ciphertext, not a PNG / float matrix
         entry = wait_ledger(scan)
-        payload = json.loads(entry.payload)
+        assert set(json.loads(entry.payload)) == {"commitments"}  # nothing in clear
+        payload = ledger_facts(entry)
         assert entry.event_type == "scan.registered" and payload["scan_id"] == str(scan.id)
         assert payload["pixel_sha256"] == scan.pixel_sha256
         assert payload["ciphertext_cid"] == objs["original"].cid
         assert payload["derived_cid"] == objs["preview"].cid and payload["cid"] == objs["matrix"].cid
         assert payload["sha256"] == objs["matrix"].ciphertext_sha256
         assert payload["model_sha256"] == scan.model_sha256 and payload["label"] == scan.diagnosis_label
-        assert len(scan.qwalk_hash) == 64 and json.loads(entry.fingerprints)["qwalk"] == scan.qwalk_hash
+        assert len(scan.qwalk_hash) == 64 and payload["fp:qwalk"] == scan.qwalk_hash
+        assert entry.fingerprints is None and scan.diagnosis_label not in entry.payload
         assert str(patient.pk) not in entry.payload and patient.username not in entry.payload
         assert scan.ledger_event_id == ledger_event_id(scan.id)
 

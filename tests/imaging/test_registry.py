@@ -147,7 +147,7 @@ def test_model_card_page(client):
 @pytest.mark.usefixtures("drained")
 def test_pipeline_uses_the_active_model(celery_worker, doc_client, patient):
     from tests.imaging.conftest import png_bytes, upload_file
-    from tests.imaging.test_pipeline import wait_done, wait_ledger
+    from tests.imaging.test_pipeline import ledger_facts, wait_done, wait_ledger
 
     services.model_register_builtin()
     qcnn = _by_kind()["qcnn"]
@@ -162,7 +162,7 @@ def test_pipeline_uses_the_active_model(celery_worker, doc_client, patient):
         qcnn.version,
         qcnn.sha256,
     )
-    payload = json.loads(wait_ledger(scan).payload)
+    payload = ledger_facts(wait_ledger(scan))
     assert payload["model_id"] == qcnn.model_id and payload["model_sha256"] == qcnn.sha256
     assert qcnn.version in payload["model_id"]  # the scan event has no version field; the id carries it
     # the clinician sees the model, its version and a link to its card

@@ -5,8 +5,8 @@ from unittest import mock
 import pytest
 
 from ledger import chain, merkle, note
-from ledger.models import Checkpoint, Entry, PendingEvent, SigningKey
-from ledger.selectors import entry_for_event, receipt_for_event
+from ledger.models import Checkpoint, Entry, EntryOpening, PendingEvent, SigningKey
+from ledger.selectors import entry_for_event, opened_facts, receipt_for_event
 from ledger.services import LedgerPayloadError, append_pending, create_checkpoint, record_event, rotate_keys
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
@@ -53,7 +53,10 @@ def test_record_event_is_pending_and_scheduled_on_commit(django_capture_on_commi
         assert enqueue.call_count == 1
     assert isinstance(eid, uuid.UUID)
     p = PendingEvent.objects.get(event_id=eid)
-    assert p.payload == f'{{"patient":"{PID}","pixel_sha256":"{"a" * 64}","scan_id":"{SCAN}","score":0.93}}'
+    # format v2: commitments only in public; the facts behind them in the private index
+    assert p.payload.startswith('{"commitments":["') and PID not in p.payload and SCAN not in p.payload
+    assert opened_facts(eid) == {"patient": PID, "pixel_sha256": "a" * 64, "scan_id": SCAN, "score": 0.93}
+    assert EntryOpening.objects.get(event_id=eid).subject == PID
     assert not Entry.objects.exists() and not SigningKey.objects.exists()  # nothing signed yet
     assert entry_for_event(eid) is None and receipt_for_event(eid) is None
 

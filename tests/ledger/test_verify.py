@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +92,8 @@ def test_one_byte_changed_in_entry(seeded, field):
     e = Entry.objects.get(index=6)
     value = getattr(e, field)
     if isinstance(value, str):  # one character inside a value, keeping the JSON / timestamp well-formed
-        pos = value.index('":"') + 3 if field == "payload" else len(value) - 3
+        # the first string value of the payload (v1: a field, v2: the first commitment)
+        pos = re.search(r'":\[?"', value).end() if field == "payload" else len(value) - 3
         new = value[:pos] + ("1" if value[pos] == "0" else "0") + value[pos + 1 :]
     else:
         new = flip_byte(bytes(value), 5)

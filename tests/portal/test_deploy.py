@@ -39,4 +39,4 @@ def test_production_refuses_to_start_without_secrets():
 
 def test_development_settings_are_not_deployable():
     result = _check_deploy({"QMC_ENV": "development"})
-    assert result.returncode != 0  # DEBUG on, no HSTS: check --deploy must complain
+    assert result.returncode != 0  # no HSTS, no secure cookies: check --deploy must complain

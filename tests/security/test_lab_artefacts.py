@@ -131,3 +131,24 @@ def test_a_simulation_not_made_from_a_scan_stays_its_creators_and_is_not_recorde
     login_verified(client, ClinicianFactory())
     for name in ARTEFACT_URLS:
         assert _get(client, name, run).status_code == 404, name
+
+
+def test_break_glass_opens_no_research_access(client):
+    """Emergency access is for treatment: under break-glass a clinician may view the scan, but
+    neither read it for research over the API nor run a lab tool on it."""
+    from portal.consent_services import breakglass_open
+
+    patient, clinician = PatientFactory(), ClinicianFactory()
+    scan, _ = make_matrix_scan(patient, clinician)
+    breakglass_open(clinician=clinician, patient=patient, reason="unconscious in the ED")
+    login_verified(client, clinician)
+    url = reverse("imaging-api:scan-detail", args=[scan.id])
+    assert client.get(url).status_code == 200
+    assert client.get(url, HTTP_X_PURPOSE_OF_USE="HRESCH").status_code in (403, 404)
+    response = client.post(
+        reverse("lab-api:runs"),
+        {"tool": "neqr", "params": {"source": "scan", "scan_id": str(scan.id), "seed": 1}},
+        content_type="application/json",
+    )
+    assert response.status_code in (400, 403, 404), response.content
+    assert not LabRun.objects.filter(created_by=clinician).exists()

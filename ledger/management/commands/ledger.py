@@ -1,4 +1,4 @@
-"""python manage.py ledger {verify [--json] | export PATH | rotate-keys | checkpoint [--force]
+"""python manage.py ledger {verify [--json] [--openings] | export PATH | rotate-keys | checkpoint [--force]
 | append | seed-demo [--count N]}"""
 
 import json
@@ -14,6 +14,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         v = sub.add_parser("verify", help="re-verify the whole ledger; exit 1 naming the first bad index")
         v.add_argument("--json", action="store_true", help="print the report as JSON")
+        v.add_argument(
+            "--openings",
+            action="store_true",
+            help="also check every opening of the private index against its entry's commitments",
+        )
         e = sub.add_parser("export", help="write entries, checkpoints and public keys as JSON")
         e.add_argument("path")
         sub.add_parser("rotate-keys", help="retire the signing keys, make new ones (a key.rotated event)")
@@ -28,13 +33,14 @@ class Command(BaseCommand):
         if action == "verify":
             from ledger.verification import verify_database
 
-            report = verify_database()
+            report = verify_database(check_openings=opts["openings"])
             if opts["json"]:
                 self.stdout.write(json.dumps(report, indent=2))
             elif report["ok"]:
                 self.stdout.write(
-                    f"OK: {report['entries']} entries and {report['checkpoints']} checkpoints verified "
-                    f"({report['seconds']} s)"
+                    f"OK: {report['entries']} entries and {report['checkpoints']} checkpoints verified"
+                    + (f", {report['openings']} openings match" if "openings" in report else "")
+                    + f" ({report['seconds']} s)"
                 )
             else:
                 f = report["failure"]

@@ -1,15 +1,14 @@
-"""Register a third-party system: a service account (role api_client) and its OAuth2 application.
+"""Register a third-party system: a service account (role api_client), its OAuth2 application
+(confidential, client credentials) and the scopes it may be granted.
 
-Prints the client id and secret once; the secret is stored hashed.
+Prints the client id and secret once; the secret is stored hashed. Run it again for the same
+service account to rotate the secret and replace the scopes.
 """
 
-import secrets
-
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from oauth2_provider.models import Application
 
-from portal.models import Role, User
+from portal.api_client_services import DEFAULT_SCOPES, api_client_register
 
 
 class Command(BaseCommand):
@@ -20,28 +19,21 @@ class Command(BaseCommand):
         parser.add_argument("--username", help="service account username (default: derived from the name)")
         parser.add_argument("--client-id", help="fixed client id (default: random)")
         parser.add_argument("--client-secret", help="fixed secret (default: random; demo use only)")
-
-    @transaction.atomic
-    def handle(self, name, username=None, client_id=None, client_secret=None, **options):
-        username = username or "client-" + "".join(c if c.isalnum() else "-" for c in name.lower())[:40]
-        if User.objects.filter(username=username).exclude(role=Role.API_CLIENT).exists():
-            raise CommandError(f"{username} exists and is not an API client")
-        user, _ = User.objects.get_or_create(
-            username=username, defaults={"role": Role.API_CLIENT, "first_name": name[:150]}
+        parser.add_argument(
+            "--scopes",
+            default=" ".join(DEFAULT_SCOPES),
+            help=f"space-separated scopes the client may be granted (default: {' '.join(DEFAULT_SCOPES)})",
         )
-        user.set_unusable_password()
-        user.save()
-        secret = client_secret or secrets.token_urlsafe(32)
-        app = Application.objects.filter(user=user).first()
-        if app is None:
-            app = Application(
-                user=user,
+
+    def handle(self, name, username=None, client_id=None, client_secret=None, scopes="", **options):
+        try:
+            app, secret = api_client_register(
                 name=name,
-                client_type=Application.CLIENT_CONFIDENTIAL,
-                authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+                scopes=scopes.replace(",", " ").split(),
+                username=username,
+                client_id=client_id,
+                client_secret=client_secret,
             )
-            if client_id:
-                app.client_id = client_id
-        app.client_secret = secret
-        app.save()
-        self.stdout.write(f"client_id={app.client_id}\nclient_secret={secret}\nservice_user={user.pk}")
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stdout.write(f"client_id={app.client_id}\nclient_secret={secret}\nservice_user={app.user_id}")

@@ -1,0 +1,142 @@
+"""Every URL the project serves is in an authorization matrix, and a new one fails the suite.
+
+URLs that touch patient data are columns of the actor-by-URL matrix in tests/api/test_matrix.py.
+Every other URL is a row of OTHERS below, with what an anonymous outsider and a signed-in patient
+(an ordinary user, not staff) get when they ask for it over HTTP. The admin site is one class:
+every admin URL sends both to the admin's login page.
+
+A cell is a status code, or ``login`` (redirect to the portal's login page) or ``admin``
+(redirect to the admin's login page).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.api.test_matrix import NOT_PATIENT_DATA, OPS
+from tests.factories import PatientFactory
+
+# name: (method, anonymous, patient)
+OTHERS: dict[str, tuple[str, str, str]] = {
+    "home": ("get", "login", "200"),
+    "healthz": ("get", "200", "200"),
+    "login": ("get", "200", "302"),
+    "logout": ("post", "login", "login"),
+    "password_change": ("get", "login", "200"),
+    "password_change_done": ("get", "login", "200"),
+    "password_reset": ("get", "200", "200"),
+    "password_reset_done": ("get", "200", "200"),
+    "password_reset_confirm": ("get", "200", "200"),
+    "password_reset_complete": ("get", "200", "200"),
+    "2fa-setup": ("get", "login", "200"),
+    "2fa-verify": ("get", "login", "302"),
+    "api-me": ("get", "401", "200"),
+    "schema": ("get", "200", "200"),
+    "api-docs": ("get", "200", "200"),
+    "ledger:status": ("get", "200", "200"),
+    "ledger-api-checkpoint": ("get", "404", "404"),  # an empty log has no checkpoint yet
+    "ledger-api-entries": ("get", "200", "200"),
+    "ledger-api-entry": ("get", "400", "400"),
+    "ledger-api-consistency": ("get", "400", "400"),
+    "ledger-api-receipt": ("get", "404", "404"),  # public receipts carry commitments, no openings
+    "ledger-api-keys": ("get", "200", "200"),
+    "imaging:models": ("get", "login", "403"),
+    "imaging:model-activate": ("post", "login", "403"),
+    "imaging:model-card": ("get", "login", "404"),
+    "lab:index": ("get", "login", "403"),
+    "lab:new": ("get", "login", "403"),
+    # OAuth 2.0: only the client-credentials token, revocation and introspection endpoints
+    "oauth2_provider:token": ("post", "400", "400"),
+    "oauth2_provider:revoke-token": ("post", "400", "400"),
+    "oauth2_provider:introspect": ("post", "401", "401"),
+}
+
+
+def _patterns(patterns, prefix="", namespace=None):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = p.namespace or namespace
+            if namespace and p.namespace:
+                ns = f"{namespace}:{p.namespace}"
+            yield from _patterns(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            name = f"{namespace}:{p.name}" if namespace and p.name else p.name
+            yield prefix + str(p.pattern), name, p
+
+
+def _served():
+    return list(_patterns(get_resolver().url_patterns))
+
+
+def _kwargs(pattern: URLPattern) -> dict:
+    out = {}
+    for key, conv in getattr(pattern.pattern, "converters", {}).items():
+        kind = type(conv).__name__
+        out[key] = uuid.uuid4() if kind == "UUIDConverter" else 1 if kind == "IntConverter" else "x"
+    if not out:  # regex patterns (the admin's) name their groups
+        out = {
+            key: "portal" if key == "app_label" else "1"
+            for key in re.compile(str(pattern.pattern)).groupindex
+        }
+    return out
+
+
+def _outcome(response) -> str:
+    location = response.get("Location", "") if response.status_code in (301, 302) else ""
+    if location.startswith(reverse("admin:login")):
+        return "admin"
+    if location.startswith(reverse("login")):
+        return "login"
+    return str(response.status_code)
+
+
+def test_every_url_is_in_a_matrix():
+    matrix = {name for name, *_ in OPS.values()} | NOT_PATIENT_DATA
+    missing = sorted(
+        f"/{route} ({name})"
+        for route, name, _ in _served()
+        if not route.startswith("admin/") and name not in matrix | set(OTHERS)
+    )
+    assert not missing, (
+        "URLs in no authorization matrix: add them to tests/api/test_matrix.py (patient data) "
+        f"or to OTHERS in tests/security/test_url_inventory.py: {missing}"
+    )
+    unknown = set(OTHERS) - {name for _, name, _ in _served()}
+    assert not unknown, f"OTHERS lists URL names the project no longer serves: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("actor", ["anonymous", "patient"])
+def test_others_answer_as_listed(actor, client, db):
+    user = PatientFactory()
+    by_name = {name: pattern for _, name, pattern in _served()}
+    wrong = {}
+    for name, (method, anonymous, patient) in OTHERS.items():
+        if actor == "patient":
+            client.force_login(user)  # again: the logout row ends the session
+        url = reverse(name, kwargs=_kwargs(by_name[name]))
+        got = _outcome(getattr(client, method)(url))
+        want = anonymous if actor == "anonymous" else patient
+        if got != want:
+            wrong[name] = f"expected {want}, got {got}"
+    assert not wrong, f"{actor}: {wrong}"
+
+
+@pytest.mark.parametrize("actor", ["anonymous", "patient"])
+def test_every_admin_url_sends_outsiders_to_the_admin_login(actor, client, db):
+    if actor == "patient":
+        client.force_login(PatientFactory())
+    wrong = {}
+    admin_urls = [(route, name, p) for route, name, p in _served() if route.startswith("admin/")]
+    assert len(admin_urls) > 20
+    for route, name, pattern in admin_urls:
+        if name in ("admin:login", "admin:logout", "admin:jsi18n") or name is None:
+            continue
+        url = reverse(name, kwargs=_kwargs(pattern))
+        got = _outcome(client.get(url))
+        if got not in ("admin", "404"):
+            wrong[f"/{route}"] = got
+    assert not wrong, f"{actor} reached admin pages: {wrong}"
