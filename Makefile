@@ -35,8 +35,10 @@ run: migrate
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/bandit -q -r portal imaging ledger lab quantum -x "*/migrations/*"
+	$(BIN)/bandit -q -r portal imaging ledger lab quantum core crypto -x "*/migrations/*"
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/lint-imports  # the layer contract, no import cycle (.importlinter)
+	$(BIN)/mypy  # strict on the pure packages and the scan pipeline ([tool.mypy] in pyproject.toml)
 
 test: install lint e2e-deps ipfs-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CACHE_URL=$(TEST_CACHE_URL) QMC_VAR_DIR=var/test-pg \

@@ -10,7 +10,8 @@ pydicom test DICOMs, 512x512 PNGs and 2048x2048 JPEGs through the upload API (Dj
 client, full middleware), waits for every scan to be done and its ledger entry appended,
 and reports scans/s end to end. In the same run it times, in-process:
 
-* ``stages_ms``: the pipeline's own stages (median per status step, in-process run);
+* ``stages_ms``: the pipeline's own stages (median per stage of the runner's clock, the
+  figures of the worker's log line, in-process run);
 * ``floor_ms``: the primitive work of those stages alone, as the MEAN per scan of the mix
   (the end-to-end figure is a mean over the same mix; a median per primitive would mostly
   pick the small DICOMs and understate the 2048 x 2048 JPEG), median over rounds. Every
@@ -111,9 +112,9 @@ def main() -> None:
     # --- inputs
     from pydicom.data import get_testdata_file
 
+    from crypto import envelope, hybrid_kem
     from imaging import decode as dec
     from imaging import diagnosis, pipeline, preprocess
-    from imaging.crypto import envelope, hybrid_kem
     from imaging.models import Scan, ScanStatus
     from imaging.storage import LocalCAS
     from ledger.models import Entry
@@ -263,37 +264,30 @@ def main() -> None:
     for _ in range(args.floor_rounds):
         floor_round()
     # --- in-process stage timings (same code the worker runs)
-    marks: list[tuple[str, float]] = []
-    real_advance = pipeline._send_advance
+    # the runner's per-stage clock (the same figures as the worker's one log line per scan)
+    from imaging.pipeline import runner
 
-    def timed_advance(scan_id, target, **kw):  # a status UPDATE sent
-        if target != "done":  # `done` is marked when run() returns (after the commit)
-            marks.append((target, time.perf_counter()))
-        return real_advance(scan_id, target, **kw)
+    real_log_scan = runner.log_scan
+    clocks: list = []
 
-    real_finish = pipeline._finish
+    def keep_clock(scan_id, outcome, clock):
+        clocks.append(clock)
+        real_log_scan(scan_id, outcome, clock)
 
-    def timed_finish(scan):  # the recording transaction's first statement
-        marks.append(("recording", time.perf_counter()))
-        return real_finish(scan)
-
-    pipeline._send_advance, pipeline._finish = timed_advance, timed_finish
+    runner.log_scan = keep_clock
     stage_samples: dict[str, list[float]] = {}
     from imaging.services import scan_upload
 
     inproc_per_scan = []
     for fmt, data in mix * 2:
         scan = scan_upload(uploader=doc, patient=patient, file=data, file_name=f"x.{fmt}")
-        marks.clear()
+        clocks.clear()
         t0 = time.perf_counter()
         pipeline.run(scan.pk)
-        marks.append(("done", time.perf_counter()))
         inproc_per_scan.append((time.perf_counter() - t0) * 1000)
-        prev_name, prev_t = "start", t0
-        for name, t in marks:
-            stage_samples.setdefault(f"{prev_name}->{name}", []).append((t - prev_t) * 1000)
-            prev_name, prev_t = name, t
-    pipeline._send_advance, pipeline._finish = real_advance, real_finish
+        for name, ms in clocks[0].ms.items():
+            stage_samples.setdefault(name, []).append(ms)
+    runner.log_scan = real_log_scan
     # the scans' ledger entries are signed in one batch after the delay (the append task's
     # work, done here in-process): its cost per scan is part of the in-process figure
     t0 = time.perf_counter()

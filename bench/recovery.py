@@ -26,9 +26,10 @@ The broker is a private ``redis-server`` on a free port, started and stopped by 
 script (the shared Redis is not touched). DATABASE_URL defaults to a scratch PostgreSQL
 database ``qmc_recovery`` (created if missing, migrated), QMC_VAR_DIR to
 ``var/bench-recovery`` (its blob store is checked for orphans). Each scan waits
-``--stage-delay`` seconds at the ``storing`` step (``QMC_TEST_STAGE_DELAY``), so that a
+``--stage-delay`` seconds at the ``storing`` step (``QMC_TEST_STAGE_DELAY``, with ``QMC_FAULTS=1``:
+`imaging.pipeline.faults`), so that a
 20-scan batch is still running when the fault comes. Sweep settings are the defaults
-(``imaging.leases``): heartbeat 2 s, holder timeout 10 s, sweep every 5 s, unclaimed scans
+(``imaging.pipeline.leases``): heartbeat 2 s, holder timeout 10 s, sweep every 5 s, unclaimed scans
 re-dispatched after 15 s with an empty queue. About three minutes with the defaults.
 """
 
@@ -158,7 +159,7 @@ def main() -> None:
     patient, _ = User.objects.get_or_create(username="recovery-patient", defaults={"role": "patient"})
     # scans an interrupted earlier run left unfinished would be swept into this run's timings
     Scan.objects.exclude(status__in=final).update(status=ScanStatus.FAILED, failure_reason="bench: stale")
-    worker_env = {**os.environ, "QMC_TEST_STAGE_DELAY": f"storing={args.stage_delay}"}
+    worker_env = {**os.environ, "QMC_FAULTS": "1", "QMC_TEST_STAGE_DELAY": f"storing={args.stage_delay}"}
     workers: list[subprocess.Popen] = []
     logs: list[Path] = []
 

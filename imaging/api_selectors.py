@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 
+from core.keyvault import pseudonym
 from imaging.models import ObjectKind, Scan, ScanObject
 from portal.consent_selectors import patients_of
-from portal.keyvault import pseudonym
 from portal.models import Role, User
 
 CONTENT_TYPES = {"dicom": "application/dicom", "png": "image/png", "jpeg": "image/jpeg"}

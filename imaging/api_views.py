@@ -19,8 +19,11 @@ from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ApiError, problem
+from core.api.openapi import PAGE, PROBLEM_EXAMPLES, RETRY_AFTER, problem_example, problems
+from core.api.parsers import MultiPartParser
+from crypto import envelope
 from imaging import api_selectors, blobs, selectors, services
-from imaging.crypto import envelope
 from imaging.models import ObjectKind, ScanStatus
 from imaging.neqr_layer import NeqrLayerError
 from imaging.permissions import authorize, decision_message
@@ -29,11 +32,7 @@ from imaging.serializers import (
     ETAG,
     IF_NONE_MATCH,
     NEQR_LAYER_NOTE,
-    PAGE,
     PATIENTS_EXAMPLE,
-    PROBLEM_EXAMPLES,
-    PURPOSE_HEADER,
-    RETRY_AFTER,
     SCAN_DETAIL_EXAMPLE,
     SCAN_LIST_EXAMPLE,
     DiagnosisSerializer,
@@ -44,14 +43,10 @@ from imaging.serializers import (
     ScanStatusSerializer,
     ScanSummarySerializer,
     UploadSerializer,
-    problem_example,
-    problems,
 )
 from imaging.storage import BlobCorrupted, BlobNotFound, StorageError, StorageUnavailable
 from imaging.validation import UploadRejected
-from portal.api.errors import ApiError, problem
-from portal.api.parsers import MultiPartParser
-from portal.api.permissions import purpose_of
+from portal.api.permissions import PURPOSE_HEADER, purpose_of
 from portal.keys import KeyAccessError
 from portal.models import Role, User
 

@@ -1,6 +1,6 @@
 """The diagnosis step: predict with the ACTIVE registered model.
 
-`diagnose(image128)` asks the model registry (``imaging.services.model_ensure_active``,
+`diagnose(image128)` asks the model registry (``imaging.model_registry.model_ensure_active``,
 which registers the committed ``imaging.ml`` artifacts and activates the classical model
 on first use) which model is active, loads that artifact once per process (its SHA-256 is
 re-computed by ``imaging.ml`` and checked against its model card), checks that it is the
@@ -80,8 +80,8 @@ def active_query():
     """The active pneumonia model's registry columns that `active_model` checks, as a
     ``values_list`` query (the model card, ~5 KB, is not read): a caller can send it in a
     database batch and pass the rows to `active_model`."""
+    from imaging.model_registry import TASK
     from imaging.models import DiagnosisModel
-    from imaging.services import TASK
 
     return DiagnosisModel.objects.filter(task=TASK, is_active=True).values_list(*ACTIVE_COLUMNS)[:1]
 
@@ -89,8 +89,8 @@ def active_query():
 def active_model(rows: list | None = None):
     """(registry row, loaded model) of the active pneumonia model. `rows`: what
     `active_query` returned, if the caller read it already (None: read here)."""
+    from imaging.model_registry import ModelRegistryError, model_ensure_active
     from imaging.models import DiagnosisModel
-    from imaging.services import ModelRegistryError, model_ensure_active
 
     try:
         if rows is None:

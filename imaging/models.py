@@ -43,7 +43,7 @@ class Scan(models.Model):
     status = models.CharField(max_length=16, choices=ScanStatus.choices, default=ScanStatus.QUEUED)
     failure_reason = models.CharField(max_length=300, blank=True)
     attempts = models.PositiveIntegerField(default=0)  # deliveries of the pipeline task (poison-loop guard)
-    # the delivery working on the scan (imaging.leases): its token, the worker process that
+    # the delivery working on the scan (imaging.pipeline.leases): its token, the worker process that
     # holds it (a ScanWorker name) and when its message was last published or is next due
     claim = models.UUIDField(null=True, blank=True)
     claimed_by = models.CharField(max_length=200, blank=True, db_index=True)
@@ -96,7 +96,7 @@ class Scan(models.Model):
 
 class ScanWorker(models.Model):
     """A worker process that may hold scans (``Scan.claimed_by``): its heartbeat, written
-    every few seconds by a thread of the process (`imaging.leases`). A scan whose holder has
+    every few seconds by a thread of the process (`imaging.pipeline.leases`). A scan whose holder has
     not been seen for ``QMC_SCAN_HOLDER_TIMEOUT`` seconds is dispatched again."""
 
     name = models.CharField(max_length=200, primary_key=True)  # host:pid

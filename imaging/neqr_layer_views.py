@@ -17,8 +17,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
+from crypto import envelope
 from imaging import neqr_layer
-from imaging.crypto import envelope
 from imaging.models import ObjectKind, ScanObject
 from imaging.pipeline import decrypt_object
 from imaging.storage import BlobCorrupted, BlobNotFound, StorageError

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
+from crypto import envelope
 from imaging import blobs, preprocess
-from imaging.crypto import envelope
 from imaging.models import ObjectKind, Scan, ScanObject, ScanStatus
 from imaging.pipeline import ledger_payload, read_object
 from imaging.storage import BlobCorrupted, BlobNotFound, StorageError, StorageUnavailable

@@ -8,7 +8,7 @@ capped at ``QMC_SCAN_RETRY_BACKOFF_MAX`` s). When retries run out -- or on any
 non-retryable error -- the scan is marked `failed` with a reason a person can act on, and
 can be retried from the scan page (`imaging.services.scan_retry`).
 
-The database says what work is left (`imaging.leases`): each delivery claims its scan, each
+The database says what work is left (`imaging.pipeline.leases`): each delivery claims its scan, each
 worker process writes a heartbeat every 2 s from a thread that also sweeps every 5 s, and
 a scan that is not final and that no live process holds is dispatched again within
 seconds (its holder's heartbeat stopped, or its message was lost). A copy of a message
@@ -26,7 +26,8 @@ from celery import Task, shared_task
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from django.db import OperationalError
 
-from imaging import leases, pipeline
+from imaging import pipeline
+from imaging.pipeline import broker, leases
 from imaging.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ScanTask(Task):
 @shared_task(
     bind=True,
     base=ScanTask,
-    name="imaging.process_scan",
+    name="imaging.process_scan",  # broker.TASK_NAME
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(StorageUnavailable, OperationalError),
@@ -100,15 +101,8 @@ def requeue_stalled(*_ignored) -> list[str]:
 
 def enqueue(scan_id) -> bool:
     """Publish the pipeline message; False (logged) if the broker is unreachable -- the
-    sweep (`imaging.leases`) enqueues it later."""
-    try:
-        process_scan.apply_async(args=[str(scan_id)], retry=True, retry_policy={"max_retries": 2})
-        return True
-    except Exception:  # noqa: BLE001
-        log.warning(
-            "could not enqueue scan %s; the stalled-scan sweep will pick it up", scan_id, exc_info=True
-        )
-        return False
+    sweep (`imaging.pipeline.leases`) enqueues it later."""
+    return broker.dispatch(scan_id)
 
 
 @worker_init.connect

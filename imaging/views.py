@@ -10,7 +10,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from imaging import blobs, selectors, services
+from imaging import blobs, model_registry, selectors, services
 from imaging.permissions import authorize, decision_message
 from imaging.validation import UploadRejected
 from portal.consent_selectors import patients_of
@@ -229,11 +229,11 @@ def _forbidden(request, message: str):
 @login_required
 def models_list(request):
     """Administrators: registered models, validation metrics, switch the active model."""
-    if not services.is_model_admin(request.user):
+    if not model_registry.is_model_admin(request.user):
         return _forbidden(request, "Only administrators can manage the diagnosis models.")
     try:
-        services.model_ensure_active()
-    except services.ModelRegistryError as exc:
+        model_registry.model_ensure_active()
+    except model_registry.ModelRegistryError as exc:
         messages.error(request, str(exc))
     return render(request, "imaging/models.html", {"models": list(selectors.diagnosis_models())})
 
@@ -242,7 +242,7 @@ def models_list(request):
 @require_http_methods(["GET", "POST"])
 def model_activate(request, model_pk):
     """GET: confirmation page; POST (CSRF, ``confirm=yes``): switch the active model."""
-    if not services.is_model_admin(request.user):
+    if not model_registry.is_model_admin(request.user):
         return _forbidden(request, "Only administrators can switch the active diagnosis model.")
     model = selectors.diagnosis_model_by_pk(model_pk)
     if model is None:
@@ -255,8 +255,8 @@ def model_activate(request, model_pk):
                 request, "imaging/model_activate.html", {"model": model, "active": active}, status=400
             )
         try:
-            services.model_activate(actor=request.user, model=model)
-        except services.ModelRegistryError as exc:
+            model_registry.model_activate(actor=request.user, model=model)
+        except model_registry.ModelRegistryError as exc:
             messages.error(request, str(exc))
             return redirect("imaging:models")
         messages.success(

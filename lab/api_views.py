@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ApiError
+from core.api.openapi import problems
 from lab import selectors
 from lab.permissions import authorize_run, can_use_lab
 from lab.serializers import RunCreateSerializer, RunDetailSerializer, RunPageSerializer
 from lab.services import LabError, lab_run_start
-from portal.api.errors import ApiError
 
-_PROBLEM = OpenApiResponse(description="problem+json (RFC 9457)")
 TAGS = ["quantum lab"]
 
 
@@ -48,7 +48,7 @@ class RunListCreate(APIView):
     required_scopes = {"GET": ["lab:read"], "POST": ["lab:write"]}
 
     @extend_schema(
-        responses={200: RunPageSerializer, 403: _PROBLEM},
+        responses={200: RunPageSerializer, **problems(403)},
         operation_id="lab_runs_list",
         summary="Your quantum-lab runs, newest first (simulations)",
         tags=TAGS,
@@ -61,7 +61,7 @@ class RunListCreate(APIView):
 
     @extend_schema(
         request=RunCreateSerializer,
-        responses={202: RunDetailSerializer, 400: _PROBLEM, 403: _PROBLEM},
+        responses={202: RunDetailSerializer, **problems(400, 403)},
         examples=[
             OpenApiExample(
                 "BB84 with an eavesdropper on every qubit",
@@ -89,7 +89,7 @@ class RunDetail(APIView):
     required_scopes = {"GET": ["lab:read"]}
 
     @extend_schema(
-        responses={200: RunDetailSerializer, 403: _PROBLEM, 404: _PROBLEM},
+        responses={200: RunDetailSerializer, **problems(403, 404)},
         operation_id="lab_runs_retrieve",
         summary="One run: status, progress, result and measured-vs-ideal table",
         tags=TAGS,
@@ -109,8 +109,7 @@ class RunFigure(APIView):
     @extend_schema(
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
-            403: _PROBLEM,
-            404: _PROBLEM,
+            **problems(403, 404),
         },
         operation_id="lab_runs_figure",
         summary="The run's matplotlib figure (PNG)",

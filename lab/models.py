@@ -59,12 +59,12 @@ class LabRun(models.Model):
 
     def seal_figure(self, png: bytes) -> bytes:
         """A figure made from a patient's scan shows patient imagery: keep it encrypted at rest."""
-        from portal import keyvault
+        from core import keyvault
 
         return keyvault.seal(png, context=self._figure_context()) if self.uses_scan else png
 
     def figure_bytes(self) -> bytes:
-        from portal import keyvault
+        from core import keyvault
 
         raw = bytes(self.figure_png or b"")
         return keyvault.unseal(raw, context=self._figure_context()) if raw and self.uses_scan else raw

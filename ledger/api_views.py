@@ -19,6 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.openapi import problems
 from ledger import merkle
 from ledger.models import Entry
 from ledger.selectors import (
@@ -57,10 +58,7 @@ class PublicAPIView(APIView):
     permission_classes = [AllowAny]
 
 
-_ERR = {
-    400: OpenApiResponse(description="bad parameter (problem+json)"),
-    404: OpenApiResponse(description="unknown item (problem+json)"),
-}
+_ERR = problems(400, 404)
 
 
 class CheckpointView(PublicAPIView):

@@ -19,10 +19,14 @@ import os
 import threading
 import time
 
+from ledger.wakeups import _cond, _stop, _thread, _waiting, notify, on_thread, running
+
+__all__ = ["notify", "on_thread", "running", "start", "stop"]
+
 log = logging.getLogger(__name__)
 
 # the thread's nice value above its process's: signing is off the scans' path (see
-# portal.threads.lower_priority); a thread at nice 10 still gets about a tenth of a busy CPU
+# core.threads.lower_priority); a thread at nice 10 still gets about a tenth of a busy CPU
 # and all of an idle one, so entries keep being appended under load
 NICE = int(os.environ.get("QMC_LEDGER_APPENDER_NICE", "10"))
 
@@ -31,29 +35,7 @@ NICE = int(os.environ.get("QMC_LEDGER_APPENDER_NICE", "10"))
 GATHER_SECONDS = 0.1
 APPLICATION_NAME = "qmedchain-ledger-appender"  # its connection, in pg_stat_activity
 
-_cond = threading.Condition()
-_waiting = [0]  # events notified since the thread last took a batch
-_stop = threading.Event()
-_thread: list = [None, None]  # [threading.Thread, pid it was started in]
 backend_pid: list = [None]  # the thread's PostgreSQL backend, once connected
-
-
-def running() -> bool:
-    """True in a process whose appender thread is alive."""
-    thread, pid = _thread
-    return thread is not None and pid == os.getpid() and thread.is_alive()
-
-
-def notify(events: int = 1) -> None:
-    """Tell the thread that `events` were recorded (returns at once)."""
-    with _cond:
-        _waiting[0] += events
-        _cond.notify()
-
-
-def on_thread() -> bool:
-    """True when called on the appender thread."""
-    return threading.current_thread() is _thread[0]
 
 
 def start() -> bool:
@@ -86,8 +68,8 @@ def stop(timeout: float = 10.0) -> None:
 def _loop() -> None:
     from django.db import close_old_connections, connection
 
+    from core.threads import lower_priority
     from ledger import services
-    from portal.threads import lower_priority
 
     lower_priority(NICE)
     try:

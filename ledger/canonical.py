@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 MAX_SAFE_INT = 2**53 - 1
 
@@ -64,7 +65,7 @@ def _number(x: int | float) -> str:
     return r
 
 
-def _encode(value, out: list[str]) -> None:
+def _encode(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("null")
     elif value is True:
@@ -100,13 +101,13 @@ def _encode(value, out: list[str]) -> None:
         raise CanonicalError(f"{type(value).__name__} has no canonical JSON form")
 
 
-def dumps(value) -> str:
+def dumps(value: Any) -> str:
     out: list[str] = []
     _encode(value, out)
     return "".join(out)
 
 
-def canonical_bytes(value) -> bytes:
+def canonical_bytes(value: Any) -> bytes:
     """Canonical JSON of `value` as UTF-8 bytes."""
     return dumps(value).encode("utf-8")
 

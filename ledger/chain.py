@@ -28,7 +28,9 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from typing import Any
 
 from ledger import canonical, commitment, merkle, note, schema
 
@@ -47,7 +49,7 @@ class VerificationFailure(Exception):
         self.check = check
         self.message = message
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "check": self.check, "message": self.message}
 
     def __str__(self) -> str:
@@ -140,7 +142,7 @@ def check_v2_payload(e: EntryRecord) -> None:
         raise VerificationFailure(e.index, "payload", f"v2 payload is not commitments only: {exc}") from None
 
 
-def open_entry(e: EntryRecord, openings) -> dict:
+def open_entry(e: EntryRecord, openings: object) -> dict[str, Any]:
     """Opened values {field: value} of a v2 entry; VerificationFailure("opening") when an
     opening does not match its commitment."""
     try:
@@ -171,7 +173,7 @@ def record_leaf_hash(e: EntryRecord) -> bytes:
 # --- JSON forms used by exports, receipts and the API --------------------------------------
 
 
-def entry_to_json(e: EntryRecord) -> dict:
+def entry_to_json(e: EntryRecord) -> dict[str, Any]:
     return {
         "index": e.index,
         "event_id": e.event_id,
@@ -186,7 +188,7 @@ def entry_to_json(e: EntryRecord) -> dict:
     }
 
 
-def _hex32(value, what: str) -> bytes:
+def _hex32(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a hex string")
     raw = bytes.fromhex(value)
@@ -195,7 +197,7 @@ def _hex32(value, what: str) -> bytes:
     return raw
 
 
-def entry_from_json(d) -> EntryRecord:
+def entry_from_json(d: object) -> EntryRecord:
     """Parse an entry from its JSON form; raises ValueError naming the bad field."""
     if not isinstance(d, dict):
         raise ValueError("entry is not an object")
@@ -227,7 +229,14 @@ def entry_from_json(d) -> EntryRecord:
         raise ValueError(f"entry field is malformed: {exc}") from None
 
 
-def key_to_json(name: str, algorithm: str, public_key: bytes, *, created_at=None, retired_at=None) -> dict:
+def key_to_json(
+    name: str,
+    algorithm: str,
+    public_key: bytes,
+    *,
+    created_at: str | None = None,
+    retired_at: str | None = None,
+) -> dict[str, Any]:
     v = note.Verifier(name, algorithm, public_key)
     return {
         "key_id": v.key_id_hex,
@@ -240,7 +249,7 @@ def key_to_json(name: str, algorithm: str, public_key: bytes, *, created_at=None
     }
 
 
-def key_from_json(d) -> note.Verifier:
+def key_from_json(d: object) -> note.Verifier:
     if not isinstance(d, dict):
         raise ValueError("key is not an object")
     try:
@@ -259,7 +268,11 @@ def key_from_json(d) -> note.Verifier:
 # --- verification ---------------------------------------------------------------------------
 
 
-def _first_bad_signature(batch: list) -> tuple[int, str] | None:
+# (entry index, key, signed message, signature)
+_SignatureCheck = tuple[int, note.Verifier, bytes, bytes]
+
+
+def _first_bad_signature(batch: list[_SignatureCheck]) -> tuple[int, str] | None:
     for index, key, message, signature in batch:
         if not note._safe_verify(note.falcon_512, key.public_key, message, signature):
             return index, key.key_id_hex
@@ -277,7 +290,7 @@ class LogVerifier:
     SIG_BATCH = 128
     MAX_OUTSTANDING = 3  # batches in flight: bounded memory, enough to keep two threads busy
 
-    def __init__(self, keys: Iterable[note.Verifier], origin: str, *, executor=None):
+    def __init__(self, keys: Iterable[note.Verifier], origin: str, *, executor: Executor | None = None):
         self.origin = origin
         self.keys = list(keys)
         self.entry_keys = {k.key_id_hex: k for k in self.keys if k.algorithm == note.ALG_FALCON}
@@ -286,10 +299,10 @@ class LogVerifier:
         self.prev = ZERO_HASH
         self.checkpoints = 0
         self.last_checkpoint: tuple[int, bytes] | None = None
-        self._expected_nodes: list | None = None
+        self._expected_nodes: list[tuple[int, int, bytes]] | None = None
         self._executor = executor
-        self._batch: list = []
-        self._inflight: list = []  # futures, oldest first
+        self._batch: list[_SignatureCheck] = []
+        self._inflight: list[Future[tuple[int, str] | None]] = []  # oldest first
 
     def _on_node(self, level: int, idx: int, h: bytes) -> None:
         if self._expected_nodes is not None:
@@ -299,7 +312,7 @@ class LogVerifier:
     def size(self) -> int:
         return self.tree.size
 
-    def entry(self, e: EntryRecord, *, stored_nodes: list | None = None) -> None:
+    def entry(self, e: EntryRecord, *, stored_nodes: list[tuple[int, int, bytes]] | None = None) -> None:
         i = self.tree.size
         if e.index != i:
             if e.index > i:
@@ -347,14 +360,14 @@ class LogVerifier:
         self.prev = leaf
 
     def _submit(self) -> None:
-        if self._batch:
+        if self._batch and self._executor is not None:  # (no batch without an executor)
             self._inflight.append(self._executor.submit(_first_bad_signature, self._batch))
             self._batch = []
         while len(self._inflight) > self.MAX_OUTSTANDING:
             self._check(self._inflight.pop(0))
 
     @staticmethod
-    def _check(future) -> None:
+    def _check(future: Future[tuple[int, str] | None]) -> None:
         bad = future.result()
         if bad is not None:
             raise VerificationFailure(
@@ -409,7 +422,7 @@ def checkpoint_size(signed_note: str) -> int:
 
 
 def verify_stream(
-    entries: Iterable[tuple[EntryRecord, list | None]],
+    entries: Iterable[tuple[EntryRecord, list[tuple[int, int, bytes]] | None]],
     checkpoints: Iterable[str],
     keys: Iterable[note.Verifier],
     origin: str,
@@ -434,13 +447,17 @@ def verify_stream(
     return v
 
 
-def _verify_all(v: LogVerifier, entries, checkpoints) -> None:
+def _verify_all(
+    v: LogVerifier,
+    entries: Iterable[tuple[EntryRecord, list[tuple[int, int, bytes]] | None]],
+    checkpoints: Iterable[str],
+) -> None:
     cps = iter(checkpoints)
     pending = next(cps, None)
     size = checkpoint_size(pending) if pending is not None else 0
     n = 0
 
-    def drain():
+    def drain() -> None:
         nonlocal pending, n, size
         while pending is not None and size <= v.size:
             n += 1

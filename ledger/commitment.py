@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import Any
 
 from ledger import canonical
 
@@ -36,7 +37,7 @@ def new_salt() -> str:
     return secrets.token_hex(32)
 
 
-def commit(field: str, value, salt: str) -> str:
+def commit(field: str, value: Any, salt: str) -> str:
     """Hex SHA-256 commitment to (`field`, `value`) under `salt` (64 hex)."""
     if not isinstance(salt, str) or not SALT_RE.match(salt):
         raise OpeningError("salt must be 64 lowercase hex characters")
@@ -49,10 +50,11 @@ def commit(field: str, value, salt: str) -> str:
     return hashlib.sha256(DOMAIN + body).hexdigest()
 
 
-def commit_all(facts: dict) -> tuple[list[str], dict[str, dict]]:
+def commit_all(facts: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """(commitments, openings) for every field of `facts`, each with its own fresh salt; the
     commitments sorted and padded with random values to a multiple of `PAD_TO`."""
-    commitments, openings = [], {}
+    commitments: list[str] = []
+    openings: dict[str, dict[str, Any]] = {}
     for field, value in facts.items():
         salt = new_salt()
         commitments.append(commit(field, value, salt))
@@ -62,7 +64,7 @@ def commit_all(facts: dict) -> tuple[list[str], dict[str, dict]]:
     return sorted(commitments), openings
 
 
-def check_openings(commitments, openings) -> dict:
+def check_openings(commitments: object, openings: object) -> dict[str, Any]:
     """The opened values ({field: value}) when the commitment of every opening is one of
     `commitments`; raises OpeningError naming the first field whose opening is not."""
     if not isinstance(commitments, list):
@@ -70,7 +72,7 @@ def check_openings(commitments, openings) -> dict:
     if not isinstance(openings, dict) or not openings:
         raise OpeningError("openings must be a non-empty object {field: {salt, value}}")
     committed = {c for c in commitments if isinstance(c, str)}
-    opened = {}
+    opened: dict[str, Any] = {}
     for field in sorted(openings):
         o = openings[field]
         if not isinstance(o, dict) or set(o) != {"salt", "value"}:

@@ -176,7 +176,12 @@ class CompactRange:
 
     __slots__ = ("size", "_stack", "_on_node")
 
-    def __init__(self, size: int = 0, stack: Sequence[bytes] = (), on_node: Callable | None = None):
+    def __init__(
+        self,
+        size: int = 0,
+        stack: Sequence[bytes] = (),
+        on_node: Callable[[int, int, bytes], object] | None = None,
+    ):
         if len(stack) != bin(size).count("1"):
             raise ValueError("compact range does not match size")
         self.size = size

@@ -17,7 +17,7 @@ class SigningKey(models.Model):
     name = models.CharField(max_length=200)  # key name = log origin
     algorithm = models.CharField(max_length=16, choices=ALGORITHMS)
     public_key = models.BinaryField()
-    sealed_private_key = models.BinaryField()  # portal.keyvault.seal(context="ledger.<alg>:<key_id>")
+    sealed_private_key = models.BinaryField()  # core.keyvault.seal(context="ledger.<alg>:<key_id>")
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
 

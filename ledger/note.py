@@ -34,9 +34,13 @@ import base64
 import binascii
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from pqcrypto.sign import falcon_512, ml_dsa_44
+# re-exported: ledger.chain and the verifiers check entry signatures with falcon_512
+from pqcrypto.sign import falcon_512 as falcon_512
+from pqcrypto.sign import ml_dsa_44 as ml_dsa_44
 
 FALCON_TYPE = b"\xff" + b"qmedchain/falcon-512"
 MLDSA_TYPE = b"\x06"
@@ -94,7 +98,8 @@ def parse_vkey(text: str) -> Verifier:
 def generate(algorithm: str) -> tuple[bytes, bytes]:
     """(public key, private key)."""
     mod = falcon_512 if algorithm == ALG_FALCON else ml_dsa_44
-    return mod.generate_keypair()
+    public, private = mod.generate_keypair()
+    return bytes(public), bytes(private)
 
 
 @dataclass(frozen=True)
@@ -140,12 +145,12 @@ class Signer:
 
     def sign(self, text: str, *, timestamp: int = 0) -> bytes:
         if self.algorithm == ALG_FALCON:
-            return falcon_512.sign(self.private_key, text.encode())
+            return bytes(falcon_512.sign(self.private_key, text.encode()))
         msg = cosigned_message(self.name, timestamp, text)
-        return struct.pack(">Q", timestamp) + ml_dsa_44.sign(self.private_key, msg)
+        return struct.pack(">Q", timestamp) + bytes(ml_dsa_44.sign(self.private_key, msg))
 
 
-def _safe_verify(mod, pk: bytes, msg: bytes, sig: bytes) -> bool:
+def _safe_verify(mod: Any, pk: bytes, msg: bytes, sig: bytes) -> bool:
     try:
         return bool(mod.verify(pk, msg, sig))
     except Exception:  # noqa: BLE001 - malformed input must read as "does not verify"
@@ -185,7 +190,7 @@ class Checkpoint:
         return checkpoint_text(self.origin, self.size, self.root, self.extensions)
 
 
-def checkpoint_text(origin: str, size: int, root: bytes, extensions=()) -> str:
+def checkpoint_text(origin: str, size: int, root: bytes, extensions: Iterable[str] = ()) -> str:
     if not origin or "\n" in origin:
         raise NoteError("invalid origin")
     if size < 0 or len(root) != 32:
@@ -224,7 +229,7 @@ class NoteSignature:
     signature: bytes  # without the 4-byte key id
 
 
-def sign_note(text: str, signers, *, timestamp: int = 0) -> str:
+def sign_note(text: str, signers: Iterable[Signer], *, timestamp: int = 0) -> str:
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline")
     lines = []
@@ -263,7 +268,9 @@ def split_note(note: str) -> tuple[str, list[NoteSignature]]:
     return text, sigs
 
 
-def open_note(note: str, verifiers, *, require=None) -> tuple[str, list[Verifier]]:
+def open_note(
+    note: str, verifiers: Iterable[Verifier], *, require: Iterable[str] | None = None
+) -> tuple[str, list[Verifier]]:
     """Verify a signed note against known keys; returns (text, verifiers that signed it).
 
     Signatures from unknown keys (name and key ID not both matching) are ignored, as the

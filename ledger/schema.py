@@ -7,7 +7,7 @@ field names; each field name has one shape:
 =================  ===========================================================================
 shape              accepted values
 =================  ===========================================================================
-pid                pseudonymous id: 32 lowercase hex (``portal.keyvault.pseudonym``)
+pid                pseudonymous id: 32 lowercase hex (``core.keyvault.pseudonym``)
 ref                a UUID, a pid, or a non-negative integer (ids of scans, consents, orgs ...)
 sha256             64 lowercase hex
 hex                16–128 lowercase hex (other digests, e.g. quantum-walk hashes)
@@ -40,6 +40,7 @@ import math
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 EVENT_TYPES = (
     "scan.registered",
@@ -248,15 +249,8 @@ ALLOWED: dict[str, set[str]] = {
     },
 }
 
-V2_EVENT_TYPES = (
-    "scan.registered",
-    "scan.accessed",
-    "access.denied",
-    "consent.granted",
-    "consent.revoked",
-    "consent.expired",
-    "breakglass.used",
-)
+# events about patients: format v2, commitments only (keys and models are about no one)
+V2_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t not in ("key.rotated", "model.registered"))
 ALLOWED_V2: dict[str, set[str]] = {t: {"commitments"} for t in V2_EVENT_TYPES}
 MAX_COMMITMENTS = 256
 PAD_TO = 8  # ledger.commitment.PAD_TO
@@ -274,7 +268,7 @@ REQUIRED: dict[str, set[str]] = {
 }
 
 
-def _ts(value) -> str:
+def _ts(value: object) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise PayloadError("naive datetime")
@@ -291,7 +285,7 @@ def _ts(value) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _check(shape: str, value):
+def _check(shape: str, value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         value = str(value)
     if shape == "ts":
@@ -334,7 +328,7 @@ def _check(shape: str, value):
     return value
 
 
-def clean_payload(event_type: str, payload) -> dict:
+def clean_payload(event_type: str, payload: object) -> dict[str, Any]:
     """Validated, normalised copy of `payload`; raises PayloadError naming the problem."""
     if event_type not in EVENT_TYPES:
         raise PayloadError(f"unknown event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}")
@@ -362,7 +356,7 @@ def event_version(event_type: str) -> int:
     return 2 if event_type in V2_EVENT_TYPES else 1
 
 
-def clean_public_payload(event_type: str, payload) -> dict:
+def clean_public_payload(event_type: str, payload: object) -> dict[str, Any]:
     """Validated copy of a v2 public payload: ``{"commitments": [64 hex, ...]}`` and nothing
     else (no field in clear); raises PayloadError naming the problem."""
     if event_type not in ALLOWED_V2:
@@ -392,7 +386,7 @@ def clean_public_payload(event_type: str, payload) -> dict:
     return {"commitments": list(commitments)}
 
 
-def clean_fingerprints(fingerprints) -> dict | None:
+def clean_fingerprints(fingerprints: object) -> dict[str, str] | None:
     """Extra fingerprints: {word: hex digest}, e.g. {"qwalk": "<hex>"}."""
     if fingerprints is None:
         return None

@@ -32,7 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ledger import canonical, chain, commitment, merkle, note
+from ledger import canonical, chain, commitment, merkle, note, wakeups
 from ledger.models import Checkpoint, Entry, EntryOpening, Head, PendingEvent, SigningKey, TreeNode
 from ledger.schema import (
     EVENT_TYPES,
@@ -42,7 +42,6 @@ from ledger.schema import (
     clean_public_payload,
     event_version,
 )
-from portal import db_batch
 
 log = logging.getLogger(__name__)
 
@@ -113,20 +112,15 @@ def record_event(
     with transaction.atomic(savepoint=False):
         if event_id is not None and not known_new and _recorded(eid):
             return eid
-        db_batch.insert(  # no RETURNING: a caller's database batch need not wait for it
-            PendingEvent,
-            [
-                PendingEvent(
-                    event_id=eid,
-                    event_type=event_type,
-                    payload=canonical.dumps(clean),
-                    fingerprints=canonical.dumps(fps) if fps is not None else None,
-                )
-            ],
+        PendingEvent.objects.create(
+            event_id=eid,
+            event_type=event_type,
+            payload=canonical.dumps(clean),
+            fingerprints=canonical.dumps(fps) if fps is not None else None,
         )
         if opening is not None:
             opening.event_id = eid
-            db_batch.insert(EntryOpening, [opening])
+            opening.save(force_insert=True)
     if enqueue:
         transaction.on_commit(_schedule_from_request)
     return eid
@@ -178,10 +172,8 @@ def schedule_append(*, inline: bool = True) -> None:
     (`inline=False` on a request path: a web process never signs). The periodic checkpoint
     task appends anything a failed enqueue left behind."""
     if inline:
-        from ledger import appender
-
-        if appender.running():  # a worker process's appender thread signs meanwhile
-            appender.notify()
+        if wakeups.running():  # a worker process's appender thread signs meanwhile
+            wakeups.notify()
             return
         _since_append[0] += 1
         if _since_append[0] >= append_batch():
@@ -192,14 +184,27 @@ def schedule_append(*, inline: bool = True) -> None:
     if _append_due[0] - now >= delay / 4:
         return
     try:
-        from ledger.tasks import append_pending_task
-
-        append_pending_task.apply_async(countdown=delay, retry=False)
+        _append_task().apply_async(countdown=delay, retry=False)
         _append_due[0] = now + delay
     except Exception:  # noqa: BLE001 - the periodic task picks the pending rows up later
         log.warning(
             "ledger: could not schedule the append task; the periodic task will append", exc_info=True
         )
+
+
+# the Celery task that appends: `ledger.tasks` imports this module, so it hands its task over
+# (`use_append_task`, when the app is ready) instead of being imported from here
+_append_tasks: list = []
+
+
+def use_append_task(task) -> None:
+    _append_tasks[:] = [task]
+
+
+def _append_task():
+    if not _append_tasks:
+        raise RuntimeError("ledger.tasks is not loaded (the ledger app is not ready)")
+    return _append_tasks[0]
 
 
 def _schedule_from_request() -> None:
@@ -208,9 +213,7 @@ def _schedule_from_request() -> None:
 
 def enqueue_append() -> None:
     try:
-        from ledger.tasks import append_pending_task
-
-        append_pending_task.apply_async(retry=False)
+        _append_task().apply_async(retry=False)
     except Exception:  # noqa: BLE001 - the periodic task picks the pending row up later
         log.warning("ledger: could not enqueue the append task; the periodic task will append", exc_info=True)
 
@@ -225,7 +228,7 @@ def _context(algorithm: str, key_id: str) -> str:
 
 
 def _new_key(algorithm: str) -> SigningKey:
-    from portal.keyvault import seal
+    from core.keyvault import seal
 
     for _ in range(5):
         pk, sk = note.generate(algorithm)
@@ -244,7 +247,7 @@ def _new_key(algorithm: str) -> SigningKey:
 def signer_for(key: SigningKey) -> note.Signer:
     s = _signer_cache.get(key.key_id)
     if s is None:
-        from portal.keyvault import unseal
+        from core.keyvault import unseal
 
         sk = unseal(bytes(key.sealed_private_key), context=_context(key.algorithm, key.key_id))
         s = note.Signer(key.name, key.algorithm, bytes(key.public_key), sk)
@@ -404,12 +407,10 @@ def _falcon_sign_all(signer: note.Signer, leaves: list[bytes]) -> list[bytes]:
     """Falcon-512 signatures of `leaves`, in order. pqcrypto's C signer releases the GIL, so
     a batch is signed by ``LEDGER_SIGN_THREADS`` threads at once (the signing is ~3 ms per
     entry and holds the ledger head lock)."""
-    from ledger import appender
-
     threads = int(getattr(settings, "LEDGER_SIGN_THREADS", 1))
-    if threads <= 1 or len(leaves) <= 1 or appender.on_thread():  # that thread is off the scans' path
+    if threads <= 1 or len(leaves) <= 1 or wakeups.on_thread():  # that thread is off the scans' path
         return [_falcon_sign(signer, leaf) for leaf in leaves]
-    from portal.threads import pool
+    from core.threads import pool
 
     return list(pool("ledger-sign", threads).map(lambda leaf: _falcon_sign(signer, leaf), leaves))
 

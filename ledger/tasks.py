@@ -9,6 +9,8 @@ The checkpoint task also appends anything left pending (e.g. when enqueueing fai
 from celery import shared_task
 from django.db import OperationalError
 
+from ledger import services, wakeups
+
 
 @shared_task(
     name="ledger.append_pending",
@@ -19,13 +21,10 @@ from django.db import OperationalError
     max_retries=5,
 )
 def append_pending_task(max_batch: int = 256) -> int:
-    from ledger import appender
-    from ledger.services import append_all
-
-    if appender.running():  # this worker process's appender thread does it, off the task queue
-        appender.notify()
+    if wakeups.running():  # this worker process's appender thread does it, off the task queue
+        wakeups.notify()
         return 0
-    return append_all(max_batch=max_batch)
+    return services.append_all(max_batch=max_batch)
 
 
 @shared_task(
@@ -37,8 +36,9 @@ def append_pending_task(max_batch: int = 256) -> int:
     max_retries=5,
 )
 def checkpoint_task() -> int:
-    from ledger.services import append_all, checkpoint_seconds, create_checkpoint
-
-    n = append_all()
-    create_checkpoint(max_age=checkpoint_seconds())
+    n = services.append_all()
+    services.create_checkpoint(max_age=services.checkpoint_seconds())
     return n
+
+
+services.use_append_task(append_pending_task)

@@ -29,6 +29,8 @@ import base64
 import binascii
 import json
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from ledger import chain, merkle, note
 
@@ -37,7 +39,7 @@ class InputError(Exception):
     pass
 
 
-def _load(path: str):
+def _load(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -47,7 +49,7 @@ def _load(path: str):
         raise InputError(f"{path} is not valid JSON: {exc}") from None
 
 
-def _keys(doc) -> list[note.Verifier]:
+def _keys(doc: Any) -> list[note.Verifier]:
     raw = doc.get("keys") if isinstance(doc, dict) else doc
     if not isinstance(raw, list):
         raise InputError("no list of public keys found")
@@ -57,14 +59,14 @@ def _keys(doc) -> list[note.Verifier]:
         raise InputError(f"public keys: {exc}") from None
 
 
-def _origin(doc) -> str:
+def _origin(doc: dict[str, Any]) -> str:
     o = doc.get("origin")
     if not isinstance(o, str) or not o:
         raise InputError("bundle has no origin")
     return o
 
 
-def verify_export(doc, keys: list[note.Verifier] | None = None) -> dict:
+def verify_export(doc: Any, keys: list[note.Verifier] | None = None) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("format") != "qmedchain-ledger-export/v1":
         raise InputError("not a qmedchain-ledger-export/v1 bundle")
     origin = _origin(doc)
@@ -73,7 +75,7 @@ def verify_export(doc, keys: list[note.Verifier] | None = None) -> dict:
     if not isinstance(entries, list) or not isinstance(cps, list):
         raise InputError("export lacks entries or checkpoints lists")
 
-    def entry_stream():
+    def entry_stream() -> Iterator[tuple[chain.EntryRecord, None]]:
         for pos, raw in enumerate(entries):
             try:
                 e = chain.entry_from_json(raw)
@@ -84,7 +86,7 @@ def verify_export(doc, keys: list[note.Verifier] | None = None) -> dict:
                 ) from None
             yield e, None
 
-    def cp_stream():
+    def cp_stream() -> Iterator[str]:
         for pos, c in enumerate(cps):
             if not isinstance(c, dict) or not isinstance(c.get("note"), str):
                 raise chain.VerificationFailure(
@@ -96,7 +98,9 @@ def verify_export(doc, keys: list[note.Verifier] | None = None) -> dict:
     return {"kind": "export", "origin": origin, "entries": v.size, "checkpoints": v.checkpoints}
 
 
-def verify_receipt(doc, keys: list[note.Verifier] | None = None, *, openings=None) -> dict:
+def verify_receipt(
+    doc: Any, keys: list[note.Verifier] | None = None, *, openings: Any = None
+) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("format") != "qmedchain-ledger-receipt/v1":
         raise InputError("not a qmedchain-ledger-receipt/v1 bundle")
     origin = _origin(doc)
@@ -162,7 +166,7 @@ def verify_receipt(doc, keys: list[note.Verifier] | None = None, *, openings=Non
     return out
 
 
-def run(path: str, receipt: str | None = None, openings: str | None = None) -> dict:
+def run(path: str, receipt: str | None = None, openings: str | None = None) -> dict[str, Any]:
     doc = _load(path)
     opened = _load(openings) if openings is not None else None
     if isinstance(opened, dict) and isinstance(opened.get("openings"), dict):
@@ -197,7 +201,7 @@ def run(path: str, receipt: str | None = None, openings: str | None = None) -> d
     return out
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ledger.verify_offline", description=__doc__.split("\n\n")[0])
     ap.add_argument("path", help="an export, a receipt, or (with --receipt) published keys / an export")
     ap.add_argument("--receipt", help="a receipt to verify against the keys in PATH")
@@ -240,7 +244,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _emit(as_json: bool, obj: dict, human: str) -> None:
+def _emit(as_json: bool, obj: dict[str, Any], human: str) -> None:
     stream = sys.stdout if obj.get("ok") else sys.stderr
     print(json.dumps(obj, indent=2) if as_json else human, file=stream)
 

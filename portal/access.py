@@ -8,9 +8,9 @@ on the ledger (`scan.accessed` / `access.denied`, pseudonymous ids and codes onl
 from django.db import transaction
 from django.utils import timezone
 
+from core.keyvault import pseudonym
 from ledger.services import record_event
-from portal import db_batch, policy
-from portal.keyvault import pseudonym
+from portal import policy
 from portal.models import AccessEvent, User
 
 
@@ -55,27 +55,22 @@ def authorize(
     ):
         return decision
     actor_row = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic(), db_batch.last_batch():  # both rows and the COMMIT in one round trip
+    with transaction.atomic():
         event_id = record_event(
             event_type="scan.accessed" if decision.allowed else "access.denied",
             payload=_ledger_payload(actor_row, target, action, purpose, decision, scan, at),
         )
-        db_batch.insert(
-            AccessEvent,
-            [
-                AccessEvent(
-                    at=at,
-                    actor=actor_row,
-                    patient=target,
-                    scan_id=scan.id if scan is not None else None,
-                    action=action,
-                    purpose=purpose,
-                    allowed=decision.allowed,
-                    reason=decision.reason,
-                    consent=decision.consent,
-                    breakglass=decision.breakglass,
-                    ledger_event_id=event_id,
-                )
-            ],
+        AccessEvent.objects.create(
+            at=at,
+            actor=actor_row,
+            patient=target,
+            scan_id=scan.id if scan is not None else None,
+            action=action,
+            purpose=purpose,
+            allowed=decision.allowed,
+            reason=decision.reason,
+            consent=decision.consent,
+            breakglass=decision.breakglass,
+            ledger_event_id=event_id,
         )
     return decision

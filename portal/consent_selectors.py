@@ -3,7 +3,6 @@
 from django.db.models import Q
 from django.utils import timezone
 
-from portal import db_batch
 from portal.models import BreakGlass, Consent, ConsentStatus, Role, User, UserKeyPair
 from portal.policy import consent_covers_scan
 
@@ -14,7 +13,7 @@ def consent_readers(consent: Consent) -> list[User]:
     return list(User.objects.filter(organisation=consent.grantee_org, role=Role.CLINICIAN, is_active=True))
 
 
-# --- who reads a scan: its patient's active consents and break-glass, read in one round trip
+# --- who reads a scan: its patient's active consents and break-glass
 
 _CONSENT_TERMS = (
     "id",
@@ -40,57 +39,50 @@ def _active(patient_id, at):
     )
 
 
-def _org_clinicians(patient_id, at):
-    return User.objects.filter(
-        organisation_id__in=_active(patient_id, at).values("grantee_org_id"),
-        role=Role.CLINICIAN,
-        is_active=True,
-    )
-
-
 def _breakglass(patient_id, at):
     return BreakGlass.objects.filter(patient_id=patient_id, started_at__lte=at, expires_at__gt=at)
-
-
-# each compiled once per process (db_batch.Template), then sent with new ids and times
-_CONSENTS = db_batch.Template(lambda patient_id, at: _active(patient_id, at).values_list(*_CONSENT_TERMS))
-_CLINICIANS = db_batch.Template(
-    lambda patient_id, at: _org_clinicians(patient_id, at).values_list("id", "organisation_id")
-)
-_BREAKGLASS = db_batch.Template(
-    lambda patient_id, at: _breakglass(patient_id, at).values_list("clinician_id")
-)
-_KEYS = db_batch.Template(  # a superset of the readers' public keys: everyone who may be one
-    lambda patient_id, at: UserKeyPair.objects.filter(
-        Q(is_system=True)
-        | Q(user_id=patient_id)
-        | Q(user_id__in=_active(patient_id, at).values("grantee_user_id"))
-        | Q(user_id__in=_org_clinicians(patient_id, at).values("id"))
-        | Q(user_id__in=_breakglass(patient_id, at).values("clinician_id"))
-    ).values_list("user_id", "public_key")
-)
 
 
 class ReaderReads:
     """The reads that decide who, besides the patient and the system, holds key wraps for a
     patient's scans at `at`: active consents (with their organisations' clinicians) and
-    break-glass, sent in the caller's database batch (`portal.db_batch`); read the answers
-    after it. With ``keys=True`` also the public keys of everyone who may be a reader, the
+    break-glass. With ``keys=True`` also the public keys of everyone who may be a reader, the
     patient's and the system's, so that wrapping for them needs no further query."""
 
     def __init__(self, patient_id, at, *, keys: bool = False) -> None:
-        self._consents = _CONSENTS.send(patient_id=patient_id, at=at)
-        self._clinicians = _CLINICIANS.send(patient_id=patient_id, at=at)
-        self._breakglass = _BREAKGLASS.send(patient_id=patient_id, at=at)
-        self._keys = _KEYS.send(patient_id=patient_id, at=at) if keys else None
+        # plain queries, the later ones built from the earlier answers: compiling the
+        # subqueries that did it in one go cost more CPU than the round trips they saved
+        self._consents = list(_active(patient_id, at).values_list(*_CONSENT_TERMS))
+        terms = [dict(zip(_CONSENT_TERMS, row, strict=True)) for row in self._consents]
+        orgs = {t["grantee_org_id"] for t in terms if t["grantee_org_id"] is not None}
+        self._clinicians = (
+            list(
+                User.objects.filter(
+                    organisation_id__in=orgs, role=Role.CLINICIAN, is_active=True
+                ).values_list("id", "organisation_id")
+            )
+            if orgs
+            else []
+        )
+        self._breakglass = list(_breakglass(patient_id, at).values_list("clinician_id"))
+        self._keys = None
+        if keys:  # everyone who may be a reader, the patient and the system: a superset
+            maybe = {patient_id, *(t["grantee_user_id"] for t in terms if t["grantee_user_id"] is not None)}
+            maybe |= {user_id for user_id, _org in self._clinicians}
+            maybe |= {user_id for (user_id,) in self._breakglass}
+            self._keys = list(
+                UserKeyPair.objects.filter(Q(is_system=True) | Q(user_id__in=maybe)).values_list(
+                    "user_id", "public_key"
+                )
+            )
 
     def reader_ids(self, scan) -> list:
         """Ids of the users holding wraps for `scan` now, in a stable order."""
         by_org: dict = {}
-        for user_id, org_id in self._clinicians.rows():
+        for user_id, org_id in self._clinicians:
             by_org.setdefault(org_id, []).append(user_id)
         readers: dict = {}
-        for row in self._consents.rows():
+        for row in self._consents:
             consent = Consent(**dict(zip(_CONSENT_TERMS, row, strict=True)))
             if _READ_ACTIONS & set(consent.actions) and consent_covers_scan(consent, scan):
                 grantees = (
@@ -99,20 +91,19 @@ class ReaderReads:
                     else by_org.get(consent.grantee_org_id, [])
                 )
                 readers.update(dict.fromkeys(grantees))
-        readers.update(dict.fromkeys(user_id for (user_id,) in self._breakglass.rows()))
+        readers.update(dict.fromkeys(user_id for (user_id,) in self._breakglass))
         return list(readers)
 
     def public_keys(self) -> dict:
         """{user id or None (the system): public key} for the readers (any of them may be
         missing if they have no key pair yet); needs ``keys=True``."""
-        return {user_id: bytes(public) for user_id, public in self._keys.rows()}
+        return {user_id: bytes(public) for user_id, public in self._keys or ()}
 
 
 def readers_for_scan(scan, at=None) -> list[User]:
     """Users (besides the patient and the system) who hold key wraps for the scan's objects
     right now."""
-    with db_batch.batch():
-        reads = ReaderReads(scan.patient_id, at or timezone.now())
+    reads = ReaderReads(scan.patient_id, at or timezone.now())
     ids = reads.reader_ids(scan)
     users = User.objects.in_bulk(ids)
     return [users[i] for i in ids if i in users]

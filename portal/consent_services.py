@@ -11,11 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from imaging.models import Scan, ScanObject
+from core.keyvault import pseudonym
+from imaging import consent_port
 from ledger.services import record_event
-from portal import db_batch, keys
+from portal import keys
 from portal.consent_selectors import ReaderReads, consent_readers
-from portal.keyvault import pseudonym
 from portal.models import (
     Action,
     BreakGlass,
@@ -51,12 +51,10 @@ def sync_reader_wraps(*, patient: User, reader: User, at: datetime | None = None
     """Make `reader`'s key wraps for `patient`'s objects exactly what active consent and
     break-glass allow now: add missing wraps (re-wrapping the system copy), delete the rest."""
     at = at or timezone.now()
-    with db_batch.batch():
-        reads = ReaderReads(patient.pk, at)
-    should = set()
-    for scan in Scan.objects.filter(patient=patient):
-        if reader.pk in reads.reader_ids(scan):
-            should.update(ScanObject.objects.filter(scan=scan).values_list("id", flat=True))
+    reads = ReaderReads(patient.pk, at)
+    should = consent_port.object_ids_readable(
+        patient=patient, may_read=lambda scan: reader.pk in reads.reader_ids(scan)
+    )
     existing = set(
         keys.WrappedKey.objects.filter(patient=patient, reader=reader).values_list("object_id", flat=True)
     )
@@ -196,9 +194,7 @@ def consent_grant(
         scan_ids = sorted({str(s) for s in (scope_scan_ids or [])})
         if not scan_ids:
             raise ConsentError("Pick at least one scan to share.")
-        owned = {
-            str(s) for s in Scan.objects.filter(patient=patient, id__in=scan_ids).values_list("id", flat=True)
-        }
+        owned = consent_port.owned_scan_ids(patient=patient, scan_ids=scan_ids)
         if owned != set(scan_ids):
             raise ConsentError("Some of the picked scans are not yours or do not exist.", 404)
     if scope_kind == ScopeKind.FILTER:

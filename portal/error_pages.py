@@ -8,8 +8,8 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from portal.api.errors import PROBLEM, TITLES, body_refusal
-from portal.uploads import UnsafeFileName
+from core.api.errors import PROBLEM, TITLES, body_refusal
+from core.uploads import UnsafeFileName
 
 
 def bad_request(request, exception=None):

@@ -57,12 +57,9 @@ class GrantForm(forms.Form):
             (f"org:{o.pk}", f"{o.name} (all its clinicians)") for o in Organisation.objects.order_by("name")
         ]
         self.fields["grantee"].choices = [("", "Choose…")] + choices
-        from imaging.models import Scan
+        from imaging import consent_port
 
-        self.fields["scope_scan_ids"].choices = [
-            (str(s.id), f"{s.modality or s.source_format.upper()} scan of {s.created_at:%d %b %Y}")
-            for s in Scan.objects.filter(patient=patient)
-        ]
+        self.fields["scope_scan_ids"].choices = consent_port.scan_choices(patient)
 
     def grantee_kwargs(self) -> dict:
         kind, _, pk = self.cleaned_data["grantee"].partition(":")

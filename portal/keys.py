@@ -1,6 +1,6 @@
 """Key service: readers' key pairs and the data keys wrapped for them.
 
-The maths is in imaging.crypto.hybrid_kem (ML-KEM-768 + X25519, HKDF-SHA256, AES-GCM wrap);
+The maths is in crypto.hybrid_kem (ML-KEM-768 + X25519, HKDF-SHA256, AES-GCM wrap);
 this module stores keys and answers "wrap this data key for that reader" / "unwrap it for
 me". The wrap context binds object id and reader, so a wrap copied to another row fails.
 """
@@ -10,8 +10,8 @@ import uuid
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Subquery
 
-from imaging.crypto import hybrid_kem
-from portal import db_batch, keyvault
+from core import keyvault
+from crypto import hybrid_kem
 from portal.models import User, UserKeyPair, WrappedKey
 
 
@@ -63,7 +63,7 @@ def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: Us
 
 def public_keys_of(reader_ids: list, *, known: dict) -> dict:
     """{reader id or None (the system): public key} for `reader_ids`, from `known` (read
-    beforehand, e.g. in the caller's database batch; a superset is fine). No query unless a
+    beforehand, e.g. with the caller's other reads; a superset is fine). No query unless a
     reader has no key pair yet: one is made. A reader deleted meanwhile is left out."""
     missing = [i for i in reader_ids if i not in known]
     found = {i: known[i] for i in reader_ids if i in known}
@@ -78,7 +78,7 @@ def public_keys_of(reader_ids: list, *, known: dict) -> dict:
 def wrap_for_keys(*, patient_id, data_keys: dict, publics: dict) -> None:
     """Wrap each NEW object's data key ({object_id: data_key}) for each reader of `publics`
     ({reader id or None: public key}, see `public_keys_of`): one hybrid KEM wrap per (object,
-    reader), rows written in one statement that a database batch does not wait for. An
+    reader), rows written in one statement. An
     object that already has wraps is refused by the one-wrap-per-(object, reader)
     constraint (IntegrityError)."""
     _bulk_wrap(patient_id, data_keys, publics)
@@ -93,25 +93,23 @@ def holder_keys_query(*, source):
     )
 
 
-def wrap_like(*, holder_keys: db_batch.Sent, patient_id, data_keys: dict) -> None:
+def wrap_like(*, source, patient_id, data_keys: dict) -> None:
     """Wrap each new object's data key ({object_id: data_key}) for the system and for exactly
-    the readers holding a wrap of a source object: `holder_keys` is `holder_keys_query` for
-    that source, sent in the caller's database batch.
+    the readers holding a wrap of `source` (object ids, or a query of them).
 
     For objects derived from the source: consent and break-glass changes keep every stored
     object's wraps in step with who may read the scan (`sync_reader_wraps`), so the
     source's wraps are the scan's readers."""
-    publics = {user_id: bytes(public) for user_id, public in holder_keys.rows()}
+    publics = {user_id: bytes(public) for user_id, public in holder_keys_query(source=source)}
     if None not in publics:
         publics[None] = bytes(keypair_for(None).public_key)
     _bulk_wrap(patient_id, data_keys, publics)
 
 
 def _bulk_wrap(patient_id, data_keys: dict, publics: dict) -> None:
-    """One WrappedKey row per (object, reader) in one statement that a database batch does
-    not wait for; `publics` is {reader id or None (the system): public key}."""
-    db_batch.insert(
-        WrappedKey,
+    """One WrappedKey row per (object, reader) in one statement; `publics` is {reader id or
+    None (the system): public key}."""
+    WrappedKey.objects.bulk_create(
         [
             WrappedKey(
                 object_id=object_id,

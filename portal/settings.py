@@ -28,7 +28,7 @@ PRODUCTION = os.environ.get("QMC_ENV", "development") == "production"
 VAR_DIR = Path(os.environ.get("QMC_VAR_DIR", BASE_DIR / "var"))
 
 SECRET_KEY = env_or_generated("SECRET_KEY", VAR_DIR, production=PRODUCTION, nbytes=48)
-# 32-byte key (hex) that encrypts private keys at rest; see portal/keyvault.py
+# 32-byte key (hex) that encrypts private keys at rest; see core/keyvault.py (crypto/sealing.py)
 QMC_MASTER_KEY = env_or_generated("QMC_MASTER_KEY", VAR_DIR, production=PRODUCTION)
 # keyed HMAC for pseudonymous patient ids on the ledger (derived from the master key if unset)
 QMC_PSEUDONYM_KEY = os.environ.get("QMC_PSEUDONYM_KEY", "")
@@ -223,13 +223,15 @@ STORAGES = {
 # --- storage of encrypted blobs ---
 QMC_BLOB_DIR = Path(os.environ.get("QMC_BLOB_DIR", VAR_DIR / "blobs"))
 IPFS_API_URL = os.environ.get("IPFS_API_URL", "")
+# the scan pipeline's fault injection (imaging.pipeline.faults): the reliability tests' worker only
+QMC_FAULTS = env_bool("QMC_FAULTS", False)
 QMC_MAX_UPLOAD_BYTES = int(os.environ.get("QMC_MAX_UPLOAD_BYTES", str(64 * 1024 * 1024)))
 QMC_MAX_PIXELS = int(os.environ.get("QMC_MAX_PIXELS", str(100_000_000)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-# the file name a client sent is checked before Django shortens it (portal/uploads.py)
+# the file name a client sent is checked before Django shortens it (core/uploads.py)
 FILE_UPLOAD_HANDLERS = [
-    "portal.uploads.RawFileNameCheck",
+    "core.uploads.RawFileNameCheck",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
@@ -305,17 +307,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.AuthenticatedWithScope"],
-    "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.problem_exception_handler",
     # DRF's browsable pages allow inline styles (their templates have them): portal/api/renderers.py
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "portal.api.renderers.BrowsableAPIRenderer",
     ],
-    # JSON nesting depth and numbers bounded (portal/api/parsers.py); body size by DATA_UPLOAD_MAX_*
+    # JSON nesting depth and numbers bounded (core/api/parsers.py); body size by DATA_UPLOAD_MAX_*
     "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.BoundedJSONParser",
+        "core.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
-        "portal.api.parsers.MultiPartParser",
+        "core.api.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

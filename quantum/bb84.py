@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,9 @@ class CascadeResult:
     passes: int
 
 
-def cascade(alice: np.ndarray, bob: np.ndarray, qber: float, rng: np.random.Generator, passes: int = 4):
+def cascade(
+    alice: np.ndarray, bob: np.ndarray, qber: float, rng: np.random.Generator, passes: int = 4
+) -> CascadeResult:
     """Cascade error correction. Alice's parities are disclosed (and counted as leaked)."""
     n = len(alice)
     bob = bob.copy()
@@ -194,7 +197,7 @@ def run_bb84(
     seed: int | None = None,
     sample_fraction: float = 0.25,
     abort_threshold: float = QBER_ABORT,
-) -> dict:
+) -> dict[str, Any]:
     """Simulate one BB84 session; return a JSON-ready dict (keys as hex strings)."""
     if not isinstance(qubits, int) or qubits <= 0:
         raise QuantumParamError("--qubits must be a positive integer")
@@ -289,7 +292,7 @@ def run_bb84(
     return base
 
 
-def bb84_key_bytes(result: dict) -> bytes:
+def bb84_key_bytes(result: dict[str, Any]) -> bytes:
     """The agreed key of a successful run as bytes (Alice's copy)."""
     if result.get("aborted") or not result.get("keys_match"):
         raise QuantumParamError("BB84 run produced no agreed key")

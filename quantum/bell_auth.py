@@ -25,6 +25,7 @@ influence the check); trial 1 simulates all N pairs.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,15 @@ def detection_probability(attack: str, checked: int, noise: float = 0.0, thresho
     return 1.0 - sum(math.comb(checked, j) * e**j * (1 - e) ** (checked - j) for j in range(t + 1))
 
 
-def _simulate(pairs: int, checked_mask, bases, attack, eve_bases, noise, seed):
+def _simulate(
+    pairs: int,
+    checked_mask: np.ndarray,
+    bases: np.ndarray,
+    attack: str,
+    eve_bases: np.ndarray,
+    noise: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (alice_bits, bob_bits) for the checked pairs, in pair order."""
     from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
     from qiskit_aer import AerSimulator
@@ -56,7 +65,8 @@ def _simulate(pairs: int, checked_mask, bases, attack, eve_bases, noise, seed):
     sim = AerSimulator(method="stabilizer", seed_simulator=seed)
     err = depolarizing_error(noise, 1) if noise > 0 else None
     probe = attack == "entangle"
-    circuits, layouts = [], []
+    circuits: list[Any] = []
+    layouts: list[list[int]] = []
     for start in range(0, pairs, BATCH_PAIRS):
         idx = list(range(start, min(pairs, start + BATCH_PAIRS)))
         if not any(checked_mask[i] for i in idx):
@@ -92,7 +102,8 @@ def _simulate(pairs: int, checked_mask, bases, attack, eve_bases, noise, seed):
         circuits.append(qc)
         layouts.append(idx)
     result = sim.run(circuits, shots=1, memory=True).result()
-    alice, bob = [], []
+    alice: list[int] = []
+    bob: list[int] = []
     for c, idx in enumerate(layouts):
         regs = result.get_memory(c)[0].split(" ")  # "e b a", last register first
         e_str, b_str, a_str = regs
@@ -114,7 +125,7 @@ def run_bell_auth(
     threshold: float = 0.0,
     trials: int = 1,
     seed: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     if not isinstance(pairs, int) or pairs <= 0:
         raise QuantumParamError("--pairs must be a positive integer")
     if not isinstance(checked, int) or checked <= 0:

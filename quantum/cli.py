@@ -12,7 +12,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 from quantum import QuantumParamError
 
@@ -22,12 +24,12 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise CliError(message)
 
 
-def _positive_int(name):
-    def conv(text):
+def _positive_int(name: str) -> Callable[[str], int]:
+    def conv(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
@@ -39,8 +41,8 @@ def _positive_int(name):
     return conv
 
 
-def _fraction(name, *, open_low=False):
-    def conv(text):
+def _fraction(name: str, *, open_low: bool = False) -> Callable[[str], float]:
+    def conv(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
@@ -53,7 +55,7 @@ def _fraction(name, *, open_low=False):
     return conv
 
 
-def _common(p):
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
     p.add_argument("--plot", metavar="OUT.png", default=None, help="write a matplotlib figure")
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _emit(args, result: dict, summary: str) -> None:
+def _emit(args: argparse.Namespace, result: dict[str, Any], summary: str) -> None:
     if args.json:
         print(json.dumps(result, sort_keys=False))
     else:
@@ -137,7 +139,7 @@ def _check_out_path(path: str | None, what: str) -> None:
         raise CliError(f"{what}: directory {parent} does not exist")
 
 
-def _cmd_bb84(args) -> None:
+def _cmd_bb84(args: argparse.Namespace) -> None:
     from quantum.bb84 import run_bb84
 
     _check_out_path(args.plot, "--plot")
@@ -154,7 +156,7 @@ def _cmd_bb84(args) -> None:
     _emit(args, res, summary)
 
 
-def _cmd_qhash(args) -> None:
+def _cmd_qhash(args: argparse.Namespace) -> None:
     from quantum.qwalk_hash import qwalk_hexdigest
 
     if args.hexmsg is not None:
@@ -172,7 +174,7 @@ def _cmd_qhash(args) -> None:
     _emit(args, res, digest)
 
 
-def _cmd_qhash_stats(args) -> None:
+def _cmd_qhash_stats(args: argparse.Namespace) -> None:
     from quantum.qwalk_hash import stats, throughput
 
     _check_out_path(args.plot, "--plot")
@@ -190,7 +192,7 @@ def _cmd_qhash_stats(args) -> None:
     _emit(args, res, summary)
 
 
-def _cmd_bellauth(args) -> None:
+def _cmd_bellauth(args: argparse.Namespace) -> None:
     from quantum.bell_auth import run_bell_auth
 
     _check_out_path(args.plot, "--plot")
@@ -211,7 +213,7 @@ def _cmd_bellauth(args) -> None:
     _emit(args, res, summary)
 
 
-def _cmd_ghost(args) -> None:
+def _cmd_ghost(args: argparse.Namespace) -> None:
     from quantum import ghost
     from quantum.imageio import read_gray_png, write_gray_png
 
@@ -260,7 +262,7 @@ def _cmd_ghost(args) -> None:
     _emit(args, res, summary)
 
 
-def _cmd_neqr(args) -> None:
+def _cmd_neqr(args: argparse.Namespace) -> None:
     from quantum import neqr
     from quantum.imageio import read_gray_png, write_gray_png
 

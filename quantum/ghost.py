@@ -25,6 +25,8 @@ Expected at equal sampling ratio M/N: cs > dgi > gi.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +102,9 @@ def recon_dgi(p: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (b @ p64) / len(b) - b.mean() / s.mean() * (s @ p64) / len(b)
 
 
-def recon_cs(p: np.ndarray, b: np.ndarray, side: int, tv_weight: float | None = None, iters: int = 150):
+def recon_cs(
+    p: np.ndarray, b: np.ndarray, side: int, tv_weight: float | None = None, iters: int = 150
+) -> np.ndarray:
     from skimage.restoration import denoise_tv_chambolle
 
     a = 2.0 * p - 1.0  # float32, +-1
@@ -165,7 +169,7 @@ def acquire_and_reconstruct(
     patterns: str = "random",
     noise: float = 0.0,
     seed: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     _check(ratio, noise, img)
     if method not in METHODS:
         raise QuantumParamError(f"--method must be one of {', '.join(METHODS)}")
@@ -196,11 +200,11 @@ def acquire_and_reconstruct(
 def sweep(
     img: np.ndarray,
     *,
-    ratios=SWEEP_RATIOS,
+    ratios: Iterable[float] = SWEEP_RATIOS,
     patterns: str = "random",
     noise: float = 0.0,
     seed: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """PSNR/SSIM against sampling ratio for gi, dgi and cs (same patterns, nested)."""
     _check(1.0, noise, img)
     side = img.shape[0]
@@ -213,7 +217,7 @@ def sweep(
         if not 0 < r <= 1:
             raise QuantumParamError(f"ratio {r} outside (0, 1]")
         m = max(2, int(round(r * n)))
-        row = {"ratio": r, "measurements": m}
+        row: dict[str, Any] = {"ratio": r, "measurements": m}
         for method in METHODS:
             rec = reconstruct(method, p_all[:m], b_all[:m], side)
             psnr, ssim = metrics(img, rec)

@@ -55,8 +55,10 @@ import json
 import math
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +78,7 @@ M64 = (1 << 64) - 1
 class NeqrKey:
     key: bytes  # 32 bytes
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.key, bytes) or len(self.key) != 32:
             raise QuantumParamError("NEQR key must be 32 bytes")
 
@@ -86,14 +88,14 @@ class NeqrKey:
             return cls(secrets.token_bytes(32))
         return cls(np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes())
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
         k = self.key
         x0 = [(int.from_bytes(k[6 * i : 6 * i + 6], "big") + 0.5) / 2**48 for i in range(4)]
         p = 0.05 + 0.40 * int.from_bytes(k[24:28], "big") / 2**32
         eps = 0.01 + 0.29 * int.from_bytes(k[28:32], "big") / 2**32
         return {"x0": x0, "p": p, "eps": eps}
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"name": MAP_NAME, **self.params(), "transient": TRANSIENT}
 
     def flip_bit(self, bit: int) -> NeqrKey:
@@ -196,7 +198,7 @@ class Schedule:
     iv1: int
     iv2: int
     color_swaps: list[tuple[int, int]]
-    pos_ops: list[tuple]  # ('x', q) or ('swap', a, b) on position qubits
+    pos_ops: list[tuple[Any, ...]]  # ('x', q) or ('swap', a, b) on position qubits
     key_image: np.ndarray  # uint8, L
     k1: list[int]
     k2: list[int]
@@ -219,7 +221,7 @@ def schedule(key: NeqrKey, side: int) -> Schedule:
     mask = int.from_bytes(stream[off : off + 8].tobytes(), "big") & ((1 << n2) - 1)
     off += 8
     off = header
-    pos_ops: list[tuple] = [("x", q) for q in range(n2) if (mask >> q) & 1]
+    pos_ops: list[tuple[Any, ...]] = [("x", q) for q in range(n2) if (mask >> q) & 1]
     pos_ops += [("swap", a, b) for a, b in perm_to_swaps(pperm)]
     return Schedule(
         side=side,
@@ -280,7 +282,7 @@ def undiffuse(flat: np.ndarray, sch: Schedule) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- quantum stage: classical path
-def _apply_pos_ops(pos: np.ndarray, ops) -> np.ndarray:
+def _apply_pos_ops(pos: np.ndarray, ops: Sequence[tuple[Any, ...]]) -> np.ndarray:
     pos = pos.copy()
     for op in ops:
         if op[0] == "x":
@@ -292,7 +294,7 @@ def _apply_pos_ops(pos: np.ndarray, ops) -> np.ndarray:
     return pos
 
 
-def _apply_color_swaps(vals: np.ndarray, swaps) -> np.ndarray:
+def _apply_color_swaps(vals: np.ndarray, swaps: Sequence[tuple[int, int]]) -> np.ndarray:
     v = vals.astype(np.int64)
     for a, b in swaps:
         diff = ((v >> a) ^ (v >> b)) & 1
@@ -320,7 +322,7 @@ def quantum_stage_classical(img: np.ndarray, sch: Schedule, inverse: bool = Fals
 
 
 # ---------------------------------------------------------------- quantum stage: circuit
-def _controlled_writes(qc, values: np.ndarray, n2: int) -> None:
+def _controlled_writes(qc: Any, values: np.ndarray, n2: int) -> None:
     """For each position P with values[P] != 0: MCX(position == P) on its set colour bits.
 
     Positions are visited in Gray-code order so consecutive X conjugations differ in few
@@ -346,7 +348,7 @@ def _controlled_writes(qc, values: np.ndarray, n2: int) -> None:
             qc.x(q)
 
 
-def neqr_prepare(img: np.ndarray):
+def neqr_prepare(img: np.ndarray) -> Any:
     """NEQR state preparation circuit for a 2^n x 2^n uint8 image (2n + 8 qubits)."""
     from qiskit import QuantumCircuit
 
@@ -359,18 +361,18 @@ def neqr_prepare(img: np.ndarray):
     return qc
 
 
-def build_circuit(img: np.ndarray, sch: Schedule, inverse: bool = False):
+def build_circuit(img: np.ndarray, sch: Schedule, inverse: bool = False) -> Any:
     qc = neqr_prepare(img)
     n2 = qc.num_qubits - 8
 
-    def pos_ops(ops):
+    def pos_ops(ops: Sequence[tuple[Any, ...]]) -> None:
         for op in ops:
             if op[0] == "x":
                 qc.x(op[1])
             else:
                 qc.swap(op[1], op[2])
 
-    def color_swaps(sw):
+    def color_swaps(sw: Sequence[tuple[int, int]]) -> None:
         for a, b in sw:
             qc.swap(n2 + a, n2 + b)
 
@@ -386,7 +388,7 @@ def build_circuit(img: np.ndarray, sch: Schedule, inverse: bool = False):
 
 
 def measure_image(
-    qc, side: int, seed: int | None = None, shots_per_pixel: int = 16
+    qc: Any, side: int, seed: int | None = None, shots_per_pixel: int = 16
 ) -> tuple[np.ndarray, int]:
     """Run on qiskit-aer and read the image back from measurement counts."""
     from qiskit_aer import AerSimulator
@@ -414,7 +416,9 @@ def measure_image(
     raise RuntimeError("NEQR read-out: positions never observed")
 
 
-def quantum_stage_circuit(img: np.ndarray, sch: Schedule, inverse: bool = False, seed: int | None = None):
+def quantum_stage_circuit(
+    img: np.ndarray, sch: Schedule, inverse: bool = False, seed: int | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     side = _check_square_pow2(img)
     qc = build_circuit(img, sch, inverse=inverse)
     out, shots = measure_image(qc, side, seed=seed)
@@ -443,7 +447,9 @@ def pad_pow2(img: np.ndarray) -> np.ndarray:
     return out
 
 
-def encrypt_padded(img: np.ndarray, key: NeqrKey, *, use_circuit: bool | None = None, seed=None):
+def encrypt_padded(
+    img: np.ndarray, key: NeqrKey, *, use_circuit: bool | None = None, seed: int | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     side = _check_square_pow2(img)
     sch = schedule(key, side)
     d = diffuse(img.reshape(-1), sch).reshape(side, side)
@@ -455,7 +461,9 @@ def encrypt_padded(img: np.ndarray, key: NeqrKey, *, use_circuit: bool | None = 
     return quantum_stage_classical(d, sch), {"path": "classical"}
 
 
-def decrypt_padded(cipher: np.ndarray, key: NeqrKey, *, use_circuit: bool | None = None, seed=None):
+def decrypt_padded(
+    cipher: np.ndarray, key: NeqrKey, *, use_circuit: bool | None = None, seed: int | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     side = _check_square_pow2(cipher)
     sch = schedule(key, side)
     if use_circuit is None:
@@ -468,7 +476,9 @@ def decrypt_padded(cipher: np.ndarray, key: NeqrKey, *, use_circuit: bool | None
     return undiffuse(d.reshape(-1), sch).reshape(side, side), info
 
 
-def encrypt_image(img: np.ndarray, key: NeqrKey, *, force_classical: bool = False, seed=None):
+def encrypt_image(
+    img: np.ndarray, key: NeqrKey, *, force_classical: bool = False, seed: int | None = None
+) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
     """Pad, encrypt; return (cipher 2^n x 2^n, metadata for the PNG, info)."""
     if img.ndim != 2 or img.size == 0:
         raise QuantumParamError("expected a non-empty 2-D grayscale image")
@@ -487,7 +497,14 @@ def encrypt_image(img: np.ndarray, key: NeqrKey, *, force_classical: bool = Fals
     return cipher, meta, info
 
 
-def decrypt_image(cipher: np.ndarray, meta: dict, key: NeqrKey, *, force_classical: bool = False, seed=None):
+def decrypt_image(
+    cipher: np.ndarray,
+    meta: dict[str, Any],
+    key: NeqrKey,
+    *,
+    force_classical: bool = False,
+    seed: int | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
     if meta.get("kcv") != key.kcv():
         raise QuantumParamError("wrong key for this ciphertext (key check value differs)")
     side = _check_square_pow2(cipher)
@@ -498,13 +515,13 @@ def decrypt_image(cipher: np.ndarray, meta: dict, key: NeqrKey, *, force_classic
     return padded[:h, :w].copy(), {**info, "height": h, "width": w}
 
 
-def write_cipher_png(path: str, cipher: np.ndarray, meta: dict) -> None:
+def write_cipher_png(path: str, cipher: np.ndarray, meta: dict[str, Any]) -> None:
     from quantum.imageio import write_gray_png
 
     write_gray_png(path, cipher, text={PNG_TEXT_KEY: json.dumps(meta, sort_keys=True)})
 
 
-def read_cipher_png(path: str) -> tuple[np.ndarray, dict]:
+def read_cipher_png(path: str) -> tuple[np.ndarray, dict[str, Any]]:
     from PIL import Image
 
     from quantum.imageio import read_gray_png
@@ -541,10 +558,10 @@ def entropy(img: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def adjacent_correlations(img: np.ndarray) -> dict:
+def adjacent_correlations(img: np.ndarray) -> dict[str, float]:
     x = img.astype(np.float64)
 
-    def corr(a, b):
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
         a, b = a.ravel(), b.ravel()
         if a.std() == 0 or b.std() == 0:
             return 0.0
@@ -564,8 +581,13 @@ TRIALS = 5
 
 
 def analyze(
-    plain: np.ndarray, cipher: np.ndarray, meta: dict, key: NeqrKey, seed: int | None = None, trials: int = TRIALS
-) -> dict:
+    plain: np.ndarray,
+    cipher: np.ndarray,
+    meta: dict[str, Any],
+    key: NeqrKey,
+    seed: int | None = None,
+    trials: int = TRIALS,
+) -> dict[str, Any]:
     """NPCR / UACI between the ciphertexts of PLAIN and of PLAIN with one pixel changed
     (Wu, Noonan & Agaian), key sensitivity (NPCR after flipping one key bit), entropy and
     adjacent-pixel correlations of CIPHER.

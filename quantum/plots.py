@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 matplotlib.use("Agg")
 
@@ -10,13 +15,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: str) -> None:
+def _save(fig: Figure, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_bb84(res: dict, path: str) -> None:
+def plot_bb84(res: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     ax[0].bar(["estimated", "true", "ideal"], [res["qber"], res["qber_true"], res["qber_ideal"]])
     ax[0].axhline(res["abort_threshold"], color="red", ls="--", label="abort threshold 11%")
@@ -30,7 +35,7 @@ def plot_bb84(res: dict, path: str) -> None:
     _save(fig, path)
 
 
-def plot_qhash(res: dict, path: str) -> None:
+def plot_qhash(res: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     w = np.arange(4)
     meas = [res["omega"][str(i)] for i in range(4)]
@@ -44,7 +49,7 @@ def plot_qhash(res: dict, path: str) -> None:
     _save(fig, path)
 
 
-def plot_bellauth(res: dict, path: str) -> None:
+def plot_bellauth(res: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     k = np.arange(1, max(2, res["checked"]) + 1)
     ax.plot(k, 1 - 0.75**k, label="theory 1-(3/4)^K (intercept / entangle)")
@@ -58,7 +63,7 @@ def plot_bellauth(res: dict, path: str) -> None:
     _save(fig, path)
 
 
-def plot_ghost(img, recon, res: dict, path: str) -> None:
+def plot_ghost(img: np.ndarray, recon: np.ndarray, res: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(6, 3.2))
     ax[0].imshow(img, cmap="gray", vmin=0, vmax=1)
     ax[0].set_title("object")
@@ -70,7 +75,7 @@ def plot_ghost(img, recon, res: dict, path: str) -> None:
     _save(fig, path)
 
 
-def plot_ghost_sweep(res: dict, path: str) -> None:
+def plot_ghost_sweep(res: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
     ratios = [row["ratio"] for row in res["table"]]
     for m in res["methods"]:
@@ -85,7 +90,7 @@ def plot_ghost_sweep(res: dict, path: str) -> None:
     _save(fig, path)
 
 
-def plot_neqr(plain, cipher, res: dict, path: str) -> None:
+def plot_neqr(plain: np.ndarray, cipher: np.ndarray, res: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(2, 2, figsize=(8, 7))
     ax[0, 0].imshow(plain, cmap="gray", vmin=0, vmax=255)
     ax[0, 0].set_title("plain")

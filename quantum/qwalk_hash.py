@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +128,7 @@ def _hamming(a: bytes, b: bytes) -> int:
     return int.from_bytes(bytes(x ^ y for x, y in zip(a, b, strict=True)), "big").bit_count()
 
 
-def stats(samples: int, *, message_bytes: int = 128, seed: int | None = None) -> dict:
+def stats(samples: int, *, message_bytes: int = 128, seed: int | None = None) -> dict[str, Any]:
     """Literature tests: flip one random bit of a random message, compare the digests.
 
     Returns mean_changed_bits (ideal 128), P (ideal 50 %), dB (ideal 8), dP (ideal 3.125 %),
@@ -188,7 +190,9 @@ def stats(samples: int, *, message_bytes: int = 128, seed: int | None = None) ->
     }
 
 
-def throughput(message_bytes: int = 1024, count: int = 50, seed: int = 0, clock=time.perf_counter) -> float:
+def throughput(
+    message_bytes: int = 1024, count: int = 50, seed: int = 0, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """Digests per second for messages of ``message_bytes`` bytes (wall clock by default;
     pass ``clock=time.process_time`` for CPU time, unaffected by other processes)."""
     rng = np.random.default_rng(seed)

@@ -56,7 +56,7 @@ def make_scan(patient, *, uploader=None, modality="CT", study_date=None, content
 
     Returns (scan, scan_object, ciphertext) — the ciphertext stays in memory for tests.
     """
-    from imaging.crypto import envelope
+    from crypto import envelope
     from imaging.models import Scan, ScanObject
     from portal import keys
     from portal.consent_selectors import readers_for_scan

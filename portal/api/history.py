@@ -4,9 +4,9 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
-from imaging.serializers import PAGE, PROBLEM_EXAMPLES, RETRY_AFTER, problem_example, problems
+from core.api.errors import ApiError
+from core.api.openapi import PAGE, PROBLEM_EXAMPLES, RETRY_AFTER, problem_example, problems
 from portal.access import authorize
-from portal.api.errors import ApiError
 from portal.models import AccessEvent, Role
 
 

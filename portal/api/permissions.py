@@ -6,8 +6,11 @@ user's role and the policy decision point alone. Patient data is still decided b
 portal.policy for everyone; scopes only narrow what a client may ask.
 """
 
+from drf_spectacular.utils import OpenApiParameter
 from oauth2_provider.models import AccessToken
 from rest_framework.permissions import BasePermission
+
+from portal.models import Purpose
 
 
 def token_scopes(request) -> set[str] | None:
@@ -41,8 +44,7 @@ class AuthenticatedWithScope(BasePermission):
 def purpose_of(request) -> str:
     """Purpose of use declared by the caller: header X-Purpose-Of-Use or ?purpose=, default TREAT.
     An unknown code is a 400 and never reaches the policy or the ledger."""
-    from portal.api.errors import ApiError
-    from portal.models import Purpose
+    from core.api.errors import ApiError  # not at the top: DRF imports this module while loading its views
 
     purpose = (
         request.headers.get("X-Purpose-Of-Use") or request.query_params.get("purpose") or "TREAT"
@@ -52,3 +54,13 @@ def purpose_of(request) -> str:
             f"Unknown purpose of use '{purpose[:20]}'; use one of {', '.join(sorted(Purpose.values))}.", 400
         )
     return purpose
+
+
+PURPOSE_HEADER = OpenApiParameter(
+    "X-Purpose-Of-Use",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    enum=Purpose.values,
+    description="HL7 PurposeOfUse of this request (default TREAT). The patient's consent must cover it.",
+)

@@ -17,11 +17,11 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from imaging.serializers import PAGE, PROBLEM_EXAMPLES, PURPOSE_HEADER, RETRY_AFTER, problems
+from core.api.errors import ApiError
+from core.api.openapi import PAGE, PROBLEM_EXAMPLES, RETRY_AFTER, problems
+from core.keyvault import pseudonym
 from portal.access import authorize
-from portal.api.errors import ApiError
-from portal.api.permissions import purpose_of
-from portal.keyvault import pseudonym
+from portal.api.permissions import PURPOSE_HEADER, purpose_of
 from portal.models import Role
 
 NOT_FOUND = "No such receipt, or it is not yours to see."
@@ -90,13 +90,9 @@ class ReceiptView(APIView):
         if user.role == Role.PATIENT and row.subject and row.subject == pseudonym("patient", user.pk):
             decision = authorize(actor=user, action="view_history", patient=user, record=False)
         elif row.event_type == "scan.registered":
-            from imaging.models import Scan
+            from imaging.consent_port import scan_for_decision
 
-            scan = (
-                Scan.objects.select_related("patient")
-                .filter(pk=opened_facts(event_id).get("scan_id"))
-                .first()
-            )
+            scan = scan_for_decision(opened_facts(event_id).get("scan_id"))
             if scan is None:
                 raise ApiError(NOT_FOUND, 404)
             decision = authorize(actor=user, action="view", scan=scan, purpose=purpose_of(request))

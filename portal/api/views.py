@@ -6,7 +6,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.errors import ApiError
+from core.api.errors import ApiError
+from core.api.openapi import problems
 from portal.api.serializers import (
     ConsentCreateSerializer,
     ConsentSerializer,
@@ -17,7 +18,7 @@ from portal.consent_services import ConsentError, consent_grant, consent_revoke
 from portal.fhir import consent_to_fhir
 from portal.models import Consent, Role
 
-_PROBLEMS = {s: OpenApiResponse(description="problem+json") for s in (400, 401, 403, 404)}
+_PROBLEMS = problems(400, 401, 403, 404)
 _SERIES = OpenApiParameter("series", str, OpenApiParameter.PATH, description="consent id (UUID)")
 
 

@@ -2,7 +2,7 @@
 
 A reader is a user, or the system itself (`reader=None`): the pipeline worker reads
 originals with the system key. Private keys are sealed under the master key
-(portal.keyvault). A WrappedKey row is what lets a reader decrypt one stored object;
+(core.keyvault). A WrappedKey row is what lets a reader decrypt one stored object;
 consent grant creates rows, revocation deletes them.
 """
 

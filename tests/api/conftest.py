@@ -44,8 +44,8 @@ def stored_scan(patient, *, uploader=None, modality="CT", original: bytes | None
     """A finished scan with an original (DICOM bytes) and a preview PNG, encrypted, in the blob
     store, data keys wrapped for the system, the patient and the current readers — as the
     pipeline leaves it. Returns (scan, {kind: plaintext})."""
+    from crypto import envelope
     from imaging import blobs
-    from imaging.crypto import envelope
     from imaging.models import Scan, ScanObject
     from portal import keys
     from portal.consent_selectors import readers_for_scan

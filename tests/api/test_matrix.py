@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from portal.consent_services import breakglass_open, consent_grant, consent_revoke
 from portal.models import AccessEvent
@@ -29,6 +29,7 @@ from tests.factories import (
     PatientFactory,
     login_verified,
 )
+from tests.url_walk import served
 
 MATRIX = """
 actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg  w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry lab_run lab_status lab_figure lab_api_run lab_api_figure lab_api_runs receipts receipt revoke w_revoke
@@ -141,8 +142,8 @@ def _neqr_scan(patient, *, uploader):
     """A finished scan uploaded with the simulated NEQR layer: its preview is stored layered."""
     import hashlib
 
+    from crypto import envelope
     from imaging import blobs, neqr_layer
-    from imaging.crypto import envelope
     from imaging.models import ScanObject
     from portal.keys import unwrap_for
 
@@ -162,8 +163,8 @@ def _neqr_scan(patient, *, uploader):
 def _checkpointed_scan_entry(scan):
     """The id of the scan's `scan.registered` ledger entry, appended and covered by a checkpoint
     (its receipt carries the openings of the entry's commitments)."""
+    from core.keyvault import pseudonym
     from ledger.services import append_all, create_checkpoint, record_event
-    from portal.keyvault import pseudonym
 
     event_id = record_event(
         event_type="scan.registered",
@@ -309,23 +310,11 @@ def test_matrix(actor, world):
     assert not unrecorded, f"{actor}: not recorded by the policy: {unrecorded}"
 
 
-def _patterns(patterns, prefix="", namespace=None):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            ns = p.namespace or namespace
-            if namespace and p.namespace:
-                ns = f"{namespace}:{p.namespace}"
-            yield from _patterns(p.url_patterns, prefix + str(p.pattern), ns)
-        elif isinstance(p, URLPattern):
-            name = f"{namespace}:{p.name}" if namespace and p.name else p.name
-            yield prefix + str(p.pattern), name
-
-
 def test_every_patient_data_url_is_in_the_matrix():
     covered = {name for name, *_ in OPS.values()}
     missing = sorted(
         f"/{route} ({name})"
-        for route, name in _patterns(get_resolver().url_patterns)
+        for route, name, _ in served()
         if route.startswith(PATIENT_DATA_PREFIXES) and name not in covered | NOT_PATIENT_DATA
     )
     assert not missing, (

@@ -9,8 +9,10 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from imaging import leases, pipeline
+from imaging import pipeline
 from imaging.models import Scan, ScanObject, ScanStatus, ScanWorker, StagedObject
+from imaging.pipeline import broker, faults, leases
+from imaging.pipeline import store as storing
 from tests.imaging.conftest import blob_files, png_bytes, upload_file
 
 OTHER = "other-host:4242"
@@ -41,9 +43,7 @@ def _no_recent_heartbeat(monkeypatch):
 @pytest.fixture
 def dispatched(monkeypatch):
     sent = []
-    from imaging import tasks
-
-    monkeypatch.setattr(tasks, "enqueue", lambda scan_id: sent.append(str(scan_id)) or True)
+    monkeypatch.setattr(broker, "dispatch", lambda scan_id: sent.append(str(scan_id)) or True)
     return sent
 
 
@@ -85,7 +85,7 @@ def test_a_delivery_whose_claim_is_taken_over_stops_and_deletes_the_blobs_no_row
             _held_by(scan, OTHER, seen_ago=0)
             StagedObject.objects.filter(scan=scan).update(cid="bafkrei" + "a" * 52)
 
-    monkeypatch.setattr(pipeline, "_stage_delay", taken_over)
+    monkeypatch.setattr(faults, "point", taken_over)
     with pytest.raises(pipeline.ClaimLost):
         pipeline.run(scan.pk)
     row = Scan.objects.get(pk=scan.pk)
@@ -103,14 +103,14 @@ def test_a_delivery_that_loses_the_scan_keeps_the_blobs_rows_name(patient, monke
         if point == "storing":
             _held_by(scan, OTHER, seen_ago=0)
 
-    monkeypatch.setattr(pipeline, "_stage_delay", taken_over)
+    monkeypatch.setattr(faults, "point", taken_over)
     with pytest.raises(pipeline.ClaimLost):
         pipeline.run(scan.pk)
     staged = set(StagedObject.objects.filter(scan=scan).values_list("cid", flat=True))
     assert len(staged) == 2 and blob_files() - before == staged  # the new holder uses them
     # the holder dies too: the next delivery takes over and finishes with those very blobs
     ScanWorker.objects.filter(name=OTHER).update(last_seen=timezone.now() - timedelta(hours=1))
-    monkeypatch.setattr(pipeline, "_stage_delay", lambda point: None)
+    monkeypatch.setattr(faults, "point", lambda point: None)
     assert pipeline.run(scan.pk) == ScanStatus.DONE
     assert (
         set(ScanObject.objects.filter(scan=scan).exclude(kind="original").values_list("cid", flat=True))
@@ -128,19 +128,19 @@ def test_a_restage_is_refused_to_a_delivery_that_lost_the_scan(patient, monkeypa
         if point == "storing":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "_stage_delay", crash)
+    monkeypatch.setattr(faults, "point", crash)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(scan.pk)
     staged = dict(StagedObject.objects.filter(scan=scan).values_list("kind", "cid"))
     before = blob_files()
-    real_restage = pipeline._restage
+    real_restage = storing.restage
 
     def restage_after_takeover(scan_, staged_, plaintext):
         _held_by(scan, OTHER, seen_ago=0)
         return real_restage(scan_, staged_, plaintext)
 
-    monkeypatch.setattr(pipeline, "_stage_delay", lambda point: None)
-    monkeypatch.setattr(pipeline, "_restage", restage_after_takeover)
+    monkeypatch.setattr(faults, "point", lambda point: None)
+    monkeypatch.setattr(storing, "restage", restage_after_takeover)
     with pytest.raises(pipeline.ClaimLost):
         pipeline.run(scan.pk)
     assert dict(StagedObject.objects.filter(scan=scan).values_list("kind", "cid")) == staged

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from crypto import envelope
 from imaging import neqr_layer, preprocess
-from imaging.crypto import envelope
 from imaging.neqr_layer import NeqrLayerError
 from quantum import neqr
 

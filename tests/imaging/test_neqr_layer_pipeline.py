@@ -38,8 +38,8 @@ def api_upload(client, patient, data, **extra):
 
 def layered_stored_scan(patient, uploader):
     """A finished scan whose preview is stored with the layer (as the pipeline leaves it)."""
+    from crypto import envelope
     from imaging import blobs
-    from imaging.crypto import envelope
     from portal.keys import unwrap_for
 
     scan, plain = stored_scan(patient, uploader=uploader)

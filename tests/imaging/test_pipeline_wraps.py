@@ -62,7 +62,7 @@ def test_wrapping_refuses_to_overwrite_an_objects_wraps(patient, clinician):
     an attacker chose) fails and leaves the existing wraps and key untouched."""
     from django.db import IntegrityError, transaction
 
-    from imaging.crypto import envelope
+    from crypto import envelope
     from imaging.services import scan_upload
 
     scan = scan_upload(uploader=clinician, patient=patient, file=upload_file(dicom_bytes(), "a.dcm"))

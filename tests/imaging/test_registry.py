@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from imaging import diagnosis, services
+from imaging import diagnosis, model_registry
 from imaging.ml.artifacts import ARTIFACT_DIR, sha256_file
 from imaging.models import DiagnosisModel, Scan
 from ledger.models import Entry, PendingEvent
@@ -31,8 +31,8 @@ def _by_kind():
 
 @pytest.mark.django_db
 def test_register_builtin_is_idempotent_and_activates_classical():
-    services.model_register_builtin()
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
+    model_registry.model_register_builtin()
     models = _by_kind()
     assert set(models) == {"classical", "qcnn"} and DiagnosisModel.objects.count() == 2
     for kind, m in models.items():
@@ -45,7 +45,7 @@ def test_register_builtin_is_idempotent_and_activates_classical():
 
 @pytest.mark.django_db
 def test_exactly_one_active_model_per_task_is_a_database_constraint():
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
     qcnn = _by_kind()["qcnn"]
     with pytest.raises(IntegrityError), transaction.atomic():
         DiagnosisModel.objects.filter(pk=qcnn.pk).update(is_active=True)
@@ -58,10 +58,10 @@ def test_exactly_one_active_model_per_task_is_a_database_constraint():
 
 @pytest.mark.django_db
 def test_activation_switches_atomically_and_writes_model_registered():
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
     admin = AdminFactory()
     qcnn = _by_kind()["qcnn"]
-    services.model_activate(actor=admin, model=qcnn)
+    model_registry.model_activate(actor=admin, model=qcnn)
     models = _by_kind()
     assert models["qcnn"].is_active and not models["classical"].is_active
     etype, payload = _event(models["qcnn"].ledger_event_id)
@@ -73,27 +73,27 @@ def test_activation_switches_atomically_and_writes_model_registered():
     assert payload["role"] == "admin" and len(payload["actor"]) == 32
     # activating the active model again records nothing new
     before = PendingEvent.objects.count()
-    services.model_activate(actor=admin, model=models["qcnn"])
+    model_registry.model_activate(actor=admin, model=models["qcnn"])
     assert PendingEvent.objects.count() == before
     assert diagnosis.active_model()[0].kind == "qcnn"
 
 
 @pytest.mark.django_db
 def test_activation_refuses_an_artifact_that_no_longer_matches():
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
     qcnn = _by_kind()["qcnn"]
     DiagnosisModel.objects.filter(pk=qcnn.pk).update(sha256="f" * 64)
-    with pytest.raises(services.ModelRegistryError, match="no longer matches"):
-        services.model_activate(actor=AdminFactory(), model=DiagnosisModel.objects.get(pk=qcnn.pk))
+    with pytest.raises(model_registry.ModelRegistryError, match="no longer matches"):
+        model_registry.model_activate(actor=AdminFactory(), model=DiagnosisModel.objects.get(pk=qcnn.pk))
     assert _by_kind()["classical"].is_active
-    with pytest.raises(services.ModelRegistryError, match="needs a new version"):
-        services.model_register_builtin()
+    with pytest.raises(model_registry.ModelRegistryError, match="needs a new version"):
+        model_registry.model_register_builtin()
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("factory", [ClinicianFactory, AuditorFactory])
 def test_non_admin_cannot_switch(client, factory):
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
     user = factory()
     login_verified(client, user)
     qcnn = _by_kind()["qcnn"]
@@ -103,7 +103,7 @@ def test_non_admin_cannot_switch(client, factory):
     assert client.post(url, {"confirm": "yes"}).status_code == 403
     assert _by_kind()["classical"].is_active and not _by_kind()["qcnn"].is_active
     with pytest.raises(PermissionDenied):
-        services.model_activate(actor=user, model=qcnn)
+        model_registry.model_activate(actor=user, model=qcnn)
 
 
 @pytest.mark.django_db
@@ -133,7 +133,7 @@ def test_admin_page_lists_models_and_switches_with_confirmation(client):
 
 @pytest.mark.django_db
 def test_model_card_page(client):
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
     login_verified(client, ClinicianFactory())
     m = _by_kind()["qcnn"]
     page = client.get(reverse("imaging:model-card", args=[m.pk]))
@@ -149,9 +149,9 @@ def test_pipeline_uses_the_active_model(celery_worker, doc_client, patient):
     from tests.imaging.conftest import png_bytes, upload_file
     from tests.imaging.test_pipeline import ledger_facts, wait_done, wait_ledger
 
-    services.model_register_builtin()
+    model_registry.model_register_builtin()
     qcnn = _by_kind()["qcnn"]
-    services.model_activate(actor=AdminFactory(), model=qcnn)
+    model_registry.model_activate(actor=AdminFactory(), model=qcnn)
     resp = doc_client.post(
         "/api/v1/scans", {"patient": str(patient.pk), "file": upload_file(png_bytes(256, 256), "q.png")}
     )
@@ -171,7 +171,7 @@ def test_pipeline_uses_the_active_model(celery_worker, doc_client, patient):
     assert reverse("imaging:model-card", args=[qcnn.pk]) in html
     # switch back: the next scan uses the classical model
     classical = _by_kind()["classical"]
-    services.model_activate(actor=AdminFactory(), model=classical)
+    model_registry.model_activate(actor=AdminFactory(), model=classical)
     resp = doc_client.post(
         "/api/v1/scans",
         {"patient": str(patient.pk), "file": upload_file(png_bytes(200, 200, seed=3), "c.png")},

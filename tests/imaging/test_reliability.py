@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from imaging import pipeline
 from imaging.models import Scan, ScanObject, ScanStatus, StagedObject
+from imaging.pipeline import faults
 from imaging.storage import LocalCAS
 from tests.conftest import wait_for
 from tests.imaging.conftest import blob_files, dicom_bytes, png_bytes, upload_file
@@ -51,7 +52,7 @@ def worker_env(celery_worker):
     `prefix`; the test's end restores the default worker."""
 
     def apply(*, concurrency: int = 1, prefix: list[str] | None = None, **env):
-        celery_worker.extra_env = {k: str(v) for k, v in env.items()}
+        celery_worker.extra_env = {"QMC_FAULTS": "1", **{k: str(v) for k, v in env.items()}}
         celery_worker.concurrency, celery_worker.prefix = concurrency, prefix or []
         celery_worker.restart()
 
@@ -278,11 +279,11 @@ def test_redelivery_after_crash_between_put_and_commit_reuses_the_same_ciphertex
         if point == "stored":
             raise Crash()
 
-    monkeypatch.setattr(pipeline, "_stage_delay", crash)
+    monkeypatch.setattr(faults, "point", crash)
     with pytest.raises(Crash):
         pipeline.run(scan.pk)
     assert StagedObject.objects.filter(scan=scan).count() == 2
-    monkeypatch.setattr(pipeline, "_stage_delay", lambda point: None)
+    monkeypatch.setattr(faults, "point", lambda point: None)
     assert pipeline.run(scan.pk) == ScanStatus.DONE
     assert pipeline.run(scan.pk) == ScanStatus.DONE  # a duplicate message is a no-op
     scan.refresh_from_db()
@@ -316,7 +317,7 @@ def test_redelivery_after_crash_between_staging_and_put_encrypts_again_without_o
         if point == "storing":
             raise Crash()
 
-    monkeypatch.setattr(pipeline, "_stage_delay", crash)
+    monkeypatch.setattr(faults, "point", crash)
     with pytest.raises(Crash):
         pipeline.run(scan.pk)
     staged = {s.kind: (s.cid, s.ciphertext_sha256) for s in StagedObject.objects.filter(scan=scan)}
@@ -329,7 +330,7 @@ def test_redelivery_after_crash_between_staging_and_put_encrypts_again_without_o
         ).values_list("pk", "wrapped")
     )
 
-    monkeypatch.setattr(pipeline, "_stage_delay", lambda point: None)
+    monkeypatch.setattr(faults, "point", lambda point: None)
     assert pipeline.run(scan.pk) == ScanStatus.DONE
     objs = {o.kind: o for o in ScanObject.objects.filter(scan=scan)}
     for kind, (cid, digest) in staged.items():
@@ -403,11 +404,10 @@ def test_corrupted_blob_on_read_is_detected_and_no_image_shown(doc_client, patie
 
 @pytest.mark.smoke
 @pytest.mark.django_db
-def test_a_put_failing_inside_the_recording_transaction_rolls_it_back(patient, monkeypatch):
-    """The derived blobs are put while the recording transaction reads; a put that fails
-    there must leave the scan as it was after staging: `storing`, both objects staged, no
-    ScanObject, no ledger event. The next delivery then completes it. (On SQLite this also
-    checks that `db_batch.send` leaves no statement unread: one would block the rollback.)"""
+def test_a_failing_put_leaves_the_scan_as_staged_and_the_next_delivery_completes_it(patient, monkeypatch):
+    """The derived blobs are put after the staging transaction and before the recording one;
+    a put that fails must leave the scan as it was after staging: `storing`, both objects
+    staged, no ScanObject, no ledger event. The next delivery then completes it."""
     from imaging.services import scan_upload
     from imaging.storage import StorageUnavailable
     from ledger.models import PendingEvent

@@ -6,8 +6,8 @@ import numpy as np
 
 
 def make_matrix_scan(patient, uploader, *, seed: int = 0):
+    from crypto import envelope
     from imaging import blobs, preprocess
-    from imaging.crypto import envelope
     from imaging.models import Scan, ScanObject
     from portal import keys
     from portal.consent_selectors import readers_for_scan

@@ -3,7 +3,7 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from imaging.crypto import envelope
+from crypto import envelope
 from ledger.models import PendingEvent
 from portal import keys
 from portal.consent_services import (

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from portal.consent_services import consent_grant
 from tests.api.conftest import ALL_READ_SCOPES, fetch_token, register_client, stored_scan
 from tests.conftest import ROOT
 from tests.factories import AuditorFactory, ClinicianFactory, PatientFactory, login_verified
+from tests.url_walk import served
 
 ROLES = ["anonymous", "patient", "clinician", "auditor"]
 # the API docs page loads Swagger UI, whose page template has an inline <style> block
@@ -36,14 +36,7 @@ def _directives(policy: str) -> dict[str, list[str]]:
 
 
 def _get_routes():
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                yield from walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern):
-                yield prefix + str(p.pattern), p
-
-    for route, pattern in walk(get_resolver().url_patterns):
+    for route, _, pattern in served():
         if route.startswith("admin/") or route.startswith("^"):
             continue  # the admin is one class: its login page is checked below
         view = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)

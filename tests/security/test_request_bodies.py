@@ -11,9 +11,10 @@ import uuid
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from tests.factories import ClinicianFactory, PatientFactory, login_verified
+from tests.url_walk import served
 
 DEPTH = 50_000
 FIELDS = 100_000
@@ -57,15 +58,8 @@ EARLY_REFUSALS = {403, 404, 415}
 def _api_write_endpoints() -> list[tuple[str, str]]:
     """(method, path) of every API URL whose view accepts POST, PUT or PATCH."""
 
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                yield from walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern):
-                yield prefix + str(p.pattern), p
-
     out = []
-    for route, pattern in walk(get_resolver().url_patterns):
+    for route, _, pattern in served():
         if not route.startswith("api/"):
             continue
         view = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)

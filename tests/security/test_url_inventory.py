@@ -15,10 +15,11 @@ import re
 import uuid
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, reverse
 
 from tests.api.test_matrix import NOT_PATIENT_DATA, OPS
 from tests.factories import PatientFactory
+from tests.url_walk import served as _served
 
 # name: (method, anonymous, patient)
 OTHERS: dict[str, tuple[str, str, str]] = {
@@ -54,22 +55,6 @@ OTHERS: dict[str, tuple[str, str, str]] = {
     "oauth2_provider:revoke-token": ("post", "400", "400"),
     "oauth2_provider:introspect": ("post", "401", "401"),
 }
-
-
-def _patterns(patterns, prefix="", namespace=None):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            ns = p.namespace or namespace
-            if namespace and p.namespace:
-                ns = f"{namespace}:{p.namespace}"
-            yield from _patterns(p.url_patterns, prefix + str(p.pattern), ns)
-        elif isinstance(p, URLPattern):
-            name = f"{namespace}:{p.name}" if namespace and p.name else p.name
-            yield prefix + str(p.pattern), name, p
-
-
-def _served():
-    return list(_patterns(get_resolver().url_patterns))
 
 
 def _kwargs(pattern: URLPattern) -> dict:

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from portal.threads import lower_priority
+from core.threads import lower_priority
 
 
 @pytest.mark.smoke

@@ -4,7 +4,7 @@ The database, not the broker, says what work is left: a scan that is neither `do
 `failed` is either held by a delivery or due to be dispatched.
 
 * **Claim.** A delivery of `imaging.process_scan` first claims the scan (the UPDATE that
-  counts it, `imaging.pipeline.run`): ``Scan.claim`` gets a token of its own and
+  counts it, `imaging.pipeline.claim`): ``Scan.claim`` gets a token of its own and
   ``Scan.claimed_by`` the name of its worker process (``host:pid``). Every later write of
   the delivery is conditional on that token, so a delivery that does not hold the claim
   writes nothing (a second copy of the message gives up at once; one whose claim was taken
@@ -35,8 +35,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+
+from imaging.pipeline import broker
+from imaging.storage import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ APPLICATION_NAME = "qmedchain-scan-leases"  # the thread's connection, in pg_sta
 _running: dict[str, int] = {}  # scans deliveries of this process are working on now
 _running_lock = threading.Lock()
 _last_beat = [0.0]  # monotonic time of this process's last heartbeat write
-_thread: list = [None, None]  # [threading.Thread, pid]
+_thread: list[Any] = [None, None]  # [threading.Thread, pid]
 _stop = threading.Event()
 
 
@@ -61,7 +66,7 @@ def identity() -> str:
 
 
 @contextmanager
-def working_on(scan_id):
+def working_on(scan_id: Any) -> Iterator[None]:
     """Mark `scan_id` as worked on by this process for the duration (an earlier claim of
     this process on it is stale unless this process works on it, see `running_here`)."""
     key = str(scan_id)
@@ -76,7 +81,7 @@ def working_on(scan_id):
                 del _running[key]
 
 
-def running_here(scan_id) -> bool:
+def running_here(scan_id: Any) -> bool:
     """True while a delivery of this process works on `scan_id`."""
     with _running_lock:
         return str(scan_id) in _running
@@ -84,7 +89,7 @@ def running_here(scan_id) -> bool:
 
 def beat_due() -> bool:
     """True when this process's heartbeat is older than half a heartbeat period (the claim
-    then writes one in its own batch)."""
+    then writes one first)."""
     return time.monotonic() - _last_beat[0] > HEARTBEAT_SECONDS / 2
 
 
@@ -101,7 +106,7 @@ def beat_sql() -> str:
     )
 
 
-def beat_params(now) -> list:
+def beat_params(now: datetime) -> list[Any]:
     from django.db import connection
 
     from imaging.models import ScanWorker
@@ -127,14 +132,15 @@ def release_own_stale() -> int:
     # the lock is held through the UPDATE: a delivery registers (`working_on`) before its
     # claim, so a claim made meanwhile is never released here
     with _running_lock:
-        return (
+        released: int = (
             Scan.objects.filter(claimed_by=identity())
             .exclude(pk__in=list(_running))
             .update(claim=None, claimed_by="")
         )
+    return released
 
 
-def release(scan_id, token, *, due_in: float = 0.0) -> bool:
+def release(scan_id: Any, token: Any, *, due_in: float = 0.0) -> bool:
     """Give up the claim `token` on `scan_id`; its next message is due in `due_in` seconds
     (a retry's countdown), so the sweep does not dispatch it before then."""
     from django.utils import timezone
@@ -150,31 +156,12 @@ def release(scan_id, token, *, due_in: float = 0.0) -> bool:
     )
 
 
-def broker_backlog() -> int | None:
-    """Messages waiting in the pipeline's queue; None if the broker cannot tell."""
-    from portal.celery import app
-
-    queue = app.conf.task_default_queue or "celery"
-    try:
-        with app.pool.acquire(block=True, timeout=5) as conn:
-            try:
-                return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
-            except Exception as exc:  # noqa: BLE001
-                # Redis deletes an empty list: a passive declare of it is "not found"
-                if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
-                    return 0
-                raise
-    except Exception:  # noqa: BLE001 - broker down: the candidates are tried anyway
-        log.debug("could not read the broker's queue length", exc_info=True)
-        return None
-
-
 def sweep(
     *,
     holder_timeout: float | None = None,
     redispatch_after: float | None = None,
-    backlog=broker_backlog,
-    store=None,
+    backlog: Callable[[], int | None] | int | None = broker.backlog,
+    store: BlobStore | None = None,
 ) -> list[str]:
     """Dispatch again every scan that is not final and not being worked on (see the module
     docstring); returns their ids. Each statement reads or writes one table."""
@@ -183,7 +170,6 @@ def sweep(
     from django.utils import timezone
 
     from imaging.models import Scan, ScanStatus, ScanWorker
-    from imaging.tasks import enqueue
 
     holder_timeout = HOLDER_TIMEOUT if holder_timeout is None else holder_timeout
     redispatch_after = REDISPATCH_SECONDS if redispatch_after is None else redispatch_after
@@ -220,13 +206,13 @@ def sweep(
             log.info("scan %s: nobody holds it and its message is not queued; dispatched again", pk)
             sent.append(pk)
     for pk in sent:
-        enqueue(pk)
+        broker.dispatch(pk)
     ScanWorker.objects.filter(last_seen__lt=now - timedelta(seconds=FORGET_WORKERS_AFTER)).delete()
     clean_temp_files(store)
     return [str(pk) for pk in sent]
 
 
-def clean_temp_files(store=None) -> int:
+def clean_temp_files(store: BlobStore | None = None) -> int:
     """Remove the blob store's partial temporary files older than ``TMP_MAX_AGE``."""
     from imaging import blobs
 
@@ -235,7 +221,7 @@ def clean_temp_files(store=None) -> int:
     if clean is None:
         return 0
     try:
-        return clean(older_than=TMP_MAX_AGE)
+        return int(clean(older_than=TMP_MAX_AGE))
     except Exception:  # noqa: BLE001 - an unwritable store: the next sweep tries again
         log.warning("could not clean the blob store's temporary files", exc_info=True)
         return 0
@@ -299,7 +285,7 @@ def _loop() -> None:
         connection.close()
 
 
-def _name_connection(connection) -> None:
+def _name_connection(connection: Any) -> None:
     if connection.vendor != "postgresql":
         return
     connection.ensure_connection()

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imaging.crypto import hybrid_kem as hk
-from imaging.crypto.envelope import new_data_key
-from imaging.crypto.hybrid_kem import UnwrapError, generate_keypair, key_fingerprint, unwrap, wrap
+from crypto import hybrid_kem as hk
+from crypto.envelope import new_data_key
+from crypto.hybrid_kem import UnwrapError, generate_keypair, key_fingerprint, unwrap, wrap
 
 CTX = b"scan:42/original/v1 reader:7"
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imaging.crypto import envelope as env
-from imaging.crypto.envelope import IntegrityError, decrypt, encrypt, new_data_key
+from crypto import envelope as env
+from crypto.envelope import IntegrityError, decrypt, encrypt, new_data_key
 
 MIB = 1 << 20
 BIND = {"object_id": "scan-42", "kind": "original", "version": 3}

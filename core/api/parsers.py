@@ -20,6 +20,8 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
 
+from core.uploads import UnsafeFileName
+
 # deeper than any request body of this API needs (consents nest 3 levels)
 MAX_DEPTH = 32
 
@@ -49,7 +51,7 @@ def _finite_float(text: str) -> float:
 
 class BoundedJSONParser(parsers.JSONParser):
     """JSONParser that refuses bodies nested deeper than MAX_DEPTH and non-finite numbers with
-    a 400 (problem+json through portal.api.errors) instead of failing with a 500."""
+    a 400 (problem+json through core.api.errors) instead of failing with a 500."""
 
     max_depth = MAX_DEPTH
 
@@ -80,11 +82,9 @@ def _describe(exc: ValueError) -> str:
 
 
 class MultiPartParser(parsers.MultiPartParser):
-    """DRF's multipart parser, with a refused file name (portal.uploads) told to the client."""
+    """DRF's multipart parser, with a refused file name (core.uploads) told to the client."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        from portal.uploads import UnsafeFileName
-
         try:
             return super().parse(stream, media_type, parser_context)
         except ParseError as exc:

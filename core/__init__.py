@@ -1,0 +1,1 @@
+"""Django-aware plumbing below every app: settings-keyed sealing and pseudonyms, thread pools, API plumbing."""

@@ -1,0 +1,55 @@
+"""Reading a stored object back: data key unwrapped for the reader, ciphertext fetched and
+checked against its recorded SHA-256, AES-256-GCM decrypted (and, for `read_object`, the
+optional SIMULATED NEQR layer removed)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from crypto import envelope
+from imaging import blobs
+from imaging.models import ScanObject
+from imaging.pipeline.status import DERIVED_KINDS
+from imaging.storage import BlobCorrupted, BlobStore
+
+
+def _unwrap_and_decrypt(obj: ScanObject, *, reader: Any, store: BlobStore | None) -> tuple[bytes, bytes]:
+    """(data key, plaintext) of one stored object: key unwrapped for `reader` (with the
+    wrap read along with `obj` when it was, see `prepare.read_original`), blob fetched, its
+    SHA-256 checked, AES-256-GCM decrypted."""
+    from portal.keys import unwrap_columns, unwrap_for
+
+    if hasattr(obj, "wrapped"):
+        key = unwrap_columns(
+            object_id=obj.id,
+            reader=reader,
+            wrapped=obj.wrapped,
+            sealed=obj.sealed,
+            fingerprint=obj.fingerprint,
+        )
+    else:
+        key = unwrap_for(object_id=obj.id, reader=reader)
+    blob = (store or blobs.store()).get(obj.cid)
+    if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
+        raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
+    return key, envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+
+
+def decrypt_object(obj: ScanObject, *, reader: Any = None, store: BlobStore | None = None) -> bytes:
+    """Fetch one stored object, check its ciphertext SHA-256 and AES-256-GCM-decrypt it with
+    the key wrapped for `reader` (a simulated NEQR layer, if any, is still on)."""
+    return _unwrap_and_decrypt(obj, reader=reader, store=store)[1]
+
+
+def read_object(obj: ScanObject, *, reader: Any = None, store: BlobStore | None = None) -> bytes:
+    """`decrypt_object`, then derived objects of a scan uploaded with the simulated NEQR
+    layer come back with the layer removed, so callers always get the PNG / canonical
+    matrix bytes."""
+    key, plaintext = _unwrap_and_decrypt(obj, reader=reader, store=store)
+    if obj.kind in DERIVED_KINDS:
+        from imaging import neqr_layer
+
+        if neqr_layer.is_layered(plaintext):
+            plaintext = neqr_layer.open(plaintext, key, object_id=str(obj.id))
+    return plaintext

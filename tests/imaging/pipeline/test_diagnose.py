@@ -1,0 +1,26 @@
+"""Stage 2 (`imaging.pipeline.diagnose`) as a plain function of the matrix and the model."""
+
+import numpy as np
+
+from imaging import diagnosis, preprocess
+from imaging.pipeline.diagnose import diagnose, qwalk_fingerprint
+
+
+def _matrix():
+    return np.random.default_rng(3).random((128, 128)).astype(np.float32)
+
+
+def test_diagnose_gives_the_models_prediction_and_the_fingerprint():
+    m = _matrix()
+    model = diagnosis.load("classical")
+    found = diagnose(m, preprocess.pixel_sha256(m), model=model)
+    assert found["qwalk_hash"] == qwalk_fingerprint(m, preprocess.pixel_sha256(m))
+    assert found["model_sha256"] == model.sha256 and found["model_id"] == model.model_id
+    assert 0.0 <= found["diagnosis_probability"] <= 1.0
+    assert found == diagnose(m, preprocess.pixel_sha256(m), model=model)  # deterministic
+
+
+def test_a_redelivery_computes_only_what_the_scan_lacks():
+    m = _matrix()
+    assert diagnose(m, preprocess.pixel_sha256(m), model=None, fingerprint=False) == {}
+    assert set(diagnose(m, preprocess.pixel_sha256(m), model=None)) == {"qwalk_hash"}
