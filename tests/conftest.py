@@ -151,3 +151,39 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+_FLUSH_RETRY_SQLSTATES = {"40P01", "40001", "55P03"}  # deadlock, serialization failure, lock not available
+
+
+def _flush_with_retry(original):
+    """A transactional test's teardown TRUNCATEs every table while the session's real worker
+    may be inside a transaction of its own (heartbeat, lease sweep, ledger appender): the
+    TRUNCATE can lose a deadlock to it. Retrying is what any client of PostgreSQL does then;
+    the failed attempt was rolled back as a whole."""
+
+    def execute_sql_flush(self, sql_list):
+        from django.db import OperationalError
+
+        for attempt in range(20):
+            try:
+                return original(self, sql_list)
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) not in _FLUSH_RETRY_SQLSTATES or attempt == 19:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+    return execute_sql_flush
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_survives_a_deadlock_with_the_worker():
+    try:
+        from django.db.backends.postgresql.operations import DatabaseOperations
+    except ImportError:  # no psycopg: the embedded (SQLite) run
+        yield
+        return
+    original = DatabaseOperations.execute_sql_flush
+    DatabaseOperations.execute_sql_flush = _flush_with_retry(original)
+    yield
+    DatabaseOperations.execute_sql_flush = original
