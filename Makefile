@@ -35,7 +35,7 @@ run: migrate
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/bandit -q -r portal imaging ledger lab quantum core crypto -x "*/migrations/*"
+	$(BIN)/bandit -q -r portal imaging ledger lab quantum core crypto federation -x "*/migrations/*"
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/lint-imports  # the layer contract, no import cycle (.importlinter)
 	$(BIN)/mypy  # strict on the pure packages and the scan pipeline ([tool.mypy] in pyproject.toml)

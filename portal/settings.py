@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "imaging",
     "ledger",
     "lab",
+    "federation",
 ]
 
 MIDDLEWARE = [
@@ -298,6 +299,14 @@ LEDGER_APPEND_BATCH = int(os.environ.get("LEDGER_APPEND_BATCH", "16"))
 LEDGER_APPENDER_THREAD = os.environ.get("LEDGER_APPENDER_THREAD", "1") == "1"
 # threads that sign one append batch at once (pqcrypto's Falcon releases the GIL); 1 = in turn
 LEDGER_SIGN_THREADS = int(os.environ.get("LEDGER_SIGN_THREADS", str(min(4, os.cpu_count() or 1))))
+# the hospital network (federation/): this node's name, public base URL and witness name, the
+# witness policy (Sigsum format; "" = a majority of the witness peers), outbound HTTP timeout
+FEDERATION_NODE_NAME = os.environ.get("QMC_NODE_NAME", "QMedChain demo hospital")
+FEDERATION_BASE_URL = os.environ.get("QMC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+FEDERATION_WITNESS_NAME = os.environ.get("QMC_WITNESS_NAME", f"{LEDGER_ORIGIN.split('/')[0]}/witness")
+FEDERATION_POLICY_FILE = os.environ.get("QMC_WITNESS_POLICY", "")
+FEDERATION_HTTP_TIMEOUT = float(os.environ.get("FEDERATION_HTTP_TIMEOUT", "5"))
+FEDERATION_MONITOR_SECONDS = int(os.environ.get("FEDERATION_MONITOR_SECONDS", "30"))
 QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))
 
 REST_FRAMEWORK = {

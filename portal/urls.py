@@ -54,6 +54,8 @@ urlpatterns = [
     path("lab/", include("lab.urls")),
     # OAuth 2.0 for third-party clients: token, revocation, introspection only (portal/oauth.py)
     path("o/", include((oauth.urlpatterns, "oauth2_provider"))),
+    path("network/", include("federation.urls")),
+    path("", include("federation.protocol_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,202 @@
+"""The hospital network: peers, this node's witness keys, what it cosigned for other logs, the
+cosignatures its own checkpoints collected, what it saw of its peers, and evidence of a lie.
+
+Roles (c2sp.org/tlog-witness): a peer with role `log` is a log this node witnesses; `witness`
+is a node that witnesses this node's log; `both` is both. Nothing is trusted on first use: a
+peer and its keys exist only once an administrator added them.
+"""
+
+from django.db import models
+
+
+class Peer(models.Model):
+    ROLE_LOG = "log"
+    ROLE_WITNESS = "witness"
+    ROLE_BOTH = "both"
+    ROLES = [
+        (ROLE_LOG, "log (this node witnesses it)"),
+        (ROLE_WITNESS, "witness (it witnesses this node's log)"),
+        (ROLE_BOTH, "both"),
+    ]
+
+    origin = models.CharField(max_length=255, unique=True)  # its log's checkpoint origin line
+    name = models.CharField(max_length=200, blank=True)  # display name (from its node card)
+    url = models.URLField(blank=True)  # base URL of its portal; "" when unreachable from here
+    role = models.CharField(max_length=8, choices=ROLES, default=ROLE_BOTH)
+    trusted = models.BooleanField(default=True)
+    untrusted_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["origin"]
+
+    def __str__(self) -> str:
+        return self.name or self.origin
+
+    @property
+    def is_log(self) -> bool:
+        return self.role in (self.ROLE_LOG, self.ROLE_BOTH)
+
+    @property
+    def is_witness(self) -> bool:
+        return self.role in (self.ROLE_WITNESS, self.ROLE_BOTH)
+
+
+class PeerKey(models.Model):
+    """A verifier key of a peer, in C2SP vkey form: `log` keys sign its checkpoints, `witness`
+    keys sign its cosignatures of other logs."""
+
+    PURPOSES = [("log", "log signature"), ("witness", "cosignature")]
+
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="keys")
+    purpose = models.CharField(max_length=8, choices=PURPOSES)
+    vkey = models.TextField()
+    name = models.CharField(max_length=255)  # key name (the log origin or the witness name)
+    key_id = models.CharField(max_length=8)
+    algorithm = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["peer", "vkey"], name="federation_peerkey_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} key {self.name}+{self.key_id}"
+
+
+class WitnessKey(models.Model):
+    """This node's own cosigning keys (Ed25519 cosignature/v1 and ML-DSA-44)."""
+
+    name = models.CharField(max_length=255)  # the witness name its cosignature lines carry
+    algorithm = models.CharField(max_length=32)
+    key_id = models.CharField(max_length=8, unique=True)
+    public_key = models.BinaryField()
+    sealed_private_key = models.BinaryField()  # core.keyvault.seal(context="federation.<alg>:<key_id>")
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"witness {self.algorithm} {self.key_id}"
+
+
+class WitnessedLog(models.Model):
+    """Witness side: the newest checkpoint this node cosigned for a peer's log. add-checkpoint
+    locks this row, so two concurrent calls cannot both advance it."""
+
+    peer = models.OneToOneField(Peer, on_delete=models.CASCADE, related_name="witnessed")
+    size = models.BigIntegerField(default=0)
+    root_hash = models.BinaryField(default=b"")  # empty until the first cosignature
+    checkpoint = models.TextField(blank=True)  # the signed note we cosigned last
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"witnessed {self.peer} at {self.size}"
+
+
+class WitnessPush(models.Model):
+    """Log side: per witness peer, the size of this node's log it has cosigned (its view of us)
+    and the state of the last push."""
+
+    peer = models.OneToOneField(Peer, on_delete=models.CASCADE, related_name="push")
+    size = models.BigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"push to {self.peer} at {self.size}"
+
+
+class Cosignature(models.Model):
+    """Log side: a verified cosignature line a witness returned for one of our checkpoints."""
+
+    checkpoint = models.ForeignKey("ledger.Checkpoint", on_delete=models.PROTECT, related_name="+")
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="cosignatures")
+    key_id = models.CharField(max_length=8)
+    algorithm = models.CharField(max_length=32)
+    timestamp = models.BigIntegerField(null=True, blank=True)
+    line = models.TextField()  # "— <witness name> <base64>\n"
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "peer", "key_id"], name="federation_cosig_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"cosignature by {self.peer} on checkpoint {self.checkpoint_id}"
+
+
+class WitnessedCheckpoint(models.Model):
+    """Log side: one of our checkpoints whose cosignatures meet the witness policy's quorum;
+    `note` is the checkpoint with every cosignature line appended."""
+
+    checkpoint = models.OneToOneField("ledger.Checkpoint", on_delete=models.PROTECT, related_name="+")
+    tree_size = models.BigIntegerField(db_index=True)
+    note = models.TextField()
+    witnessed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tree_size"]
+
+    def __str__(self) -> str:
+        return f"witnessed checkpoint at size {self.tree_size}"
+
+
+class SeenCheckpoint(models.Model):
+    """Monitor side: a validly signed checkpoint of a peer's log, as fetched from the peer, as
+    another witness gossiped it, or as pushed to our witness endpoint."""
+
+    SOURCES = [
+        ("fetched", "fetched from the log"),
+        ("gossip", "gossiped by a peer"),
+        ("pushed", "add-checkpoint"),
+    ]
+
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="seen")
+    tree_size = models.BigIntegerField()
+    root_hash = models.BinaryField()
+    note = models.TextField()
+    source = models.CharField(max_length=8, choices=SOURCES)
+    via = models.CharField(max_length=255, blank=True)  # the gossiping peer's origin, if any
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["peer", "tree_size"]
+        constraints = [
+            models.UniqueConstraint(fields=["peer", "tree_size", "root_hash"], name="federation_seen_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.peer} at {self.tree_size}"
+
+
+class Evidence(models.Model):
+    """Two validly signed checkpoints of one log that cannot both be true (ledger.equivocation)."""
+
+    KINDS = [
+        ("same-size", "same size, different roots"),
+        ("inconsistent", "no consistency between them"),
+        ("rollback", "a smaller tree after a larger one"),
+    ]
+
+    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(max_length=16, choices=KINDS)
+    first_note = models.TextField()
+    second_note = models.TextField()
+    proof = models.TextField(blank=True)  # base64 hashes, one per line: the proof that failed
+    detected_via = models.CharField(max_length=16)  # "add-checkpoint", "monitor", "gossip"
+    ledger_event_id = models.UUIDField(null=True, blank=True)  # the `federation.equivocation` entry
+    detected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-detected_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} evidence against {self.peer}"
