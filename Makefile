@@ -12,7 +12,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 # the shared cache (throttle counters); each test empties it, so it gets a database of its own
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: run test install lint migrate worker web smoke e2e-deps clean
+.PHONY: run test install lint migrate worker web smoke e2e-deps clean network
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ run: migrate
 	  $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload & \
 	  wait
 
+# three nodes on ports 8001-8003, each witnessing the other two (bin/network); Ctrl-C stops them
+network: install
+	$(BIN)/python bin/network
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/bandit -q -r portal imaging ledger lab quantum core crypto federation -x "*/migrations/*"
@@ -40,7 +44,7 @@ lint: install
 	$(BIN)/lint-imports  # the layer contract, no import cycle (.importlinter)
 	$(BIN)/mypy  # strict on the pure packages and the scan pipeline ([tool.mypy] in pyproject.toml)
 
-test: install lint e2e-deps ipfs-deps
+test: install lint e2e-deps ipfs-deps interop-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CACHE_URL=$(TEST_CACHE_URL) QMC_VAR_DIR=var/test-pg \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory smoke
@@ -61,6 +65,13 @@ e2e-deps:
 ipfs-deps:
 	@bash tests/imaging/ipfs_node.sh install >/dev/null \
 	  || echo "ipfs-deps: js-ipfs not installed: the real-node storage tests skip (and fail under CI=true)"
+
+# aics-witness + aics-tlog, an independent C2SP implementation for tests/interop (PyPI, Python >= 3.12,
+# pinned by tests/interop/requirements.txt, into var/interop-venv); without it those tests skip (fail if CI=true)
+.PHONY: interop-deps
+interop-deps:
+	@bash tests/interop/interop_venv.sh install >/dev/null 2>&1 \
+	  || echo "interop-deps: aics-witness/aics-tlog not installed: the interop tests skip (and fail under CI=true)"
 
 clean:
 	rm -rf $(VENV) var

@@ -200,3 +200,21 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} evidence against {self.peer}"
+
+
+class QuantumCheck(models.Model):
+    """One run of the simulated quantum layer with a peer (`federation.simulations`): Bell-state
+    node authentication and BB84 key distribution, each without and with a simulated
+    eavesdropper. Detection statistics only, never key material. A simulation: no trust
+    decision rests on it (the signatures and ML-KEM carry the security)."""
+
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="quantum_checks")
+    seed = models.BigIntegerField()
+    results = models.JSONField(default=dict)
+    ran_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ran_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"simulated quantum checks with {self.peer} at {self.ran_at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,15 @@
 """The hospital network's web pages, mounted at /network/."""
 
-from django.urls import path  # noqa: F401 - the pages add their routes here
+from django.urls import path
+
+from federation import views
 
 app_name = "federation"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", views.network, name="network"),
+    path("peers/add/", views.peer_add, name="peer-add"),
+    path("peers/<int:peer_id>/", views.peer, name="peer"),
+    path("peers/<int:peer_id>/quantum/", views.peer_quantum, name="peer-quantum"),
+    path("evidence/", views.evidence_list, name="evidence-list"),
+    path("evidence/<int:evidence_id>.json", views.evidence_json, name="evidence-json"),
+]

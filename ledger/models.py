@@ -11,7 +11,7 @@ from django.db import models
 
 
 class SigningKey(models.Model):
-    ALGORITHMS = [("falcon-512", "Falcon-512"), ("ml-dsa-44", "ML-DSA-44")]
+    ALGORITHMS = [("falcon-512", "Falcon-512"), ("ml-dsa-44", "ML-DSA-44"), ("ed25519", "Ed25519")]
 
     key_id = models.CharField(max_length=8, unique=True)  # C2SP signed-note key ID, hex
     name = models.CharField(max_length=200)  # key name = log origin

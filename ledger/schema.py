@@ -52,6 +52,7 @@ EVENT_TYPES = (
     "breakglass.used",
     "key.rotated",
     "model.registered",
+    "federation.equivocation",
 )
 
 
@@ -65,6 +66,7 @@ HEX_RE = re.compile(r"^(?:[0-9a-f]{2}){8,64}$")
 KEY_ID_RE = re.compile(r"^[0-9a-f]{8}$")
 CID_RE = re.compile(r"^(?:Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{40,120})$")
 WORD_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,47}$")
+ORIGIN_RE = re.compile(r"^[\x21-\x2a\x2c-\x7e]{1,255}$")  # a log origin: a C2SP key name
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # field name -> shape
@@ -101,6 +103,12 @@ FIELDS: dict[str, str] = {
     "original_cid": "cid",
     "ciphertext_cid": "cid",
     "derived_cid": "cid",
+    "log_origin": "origin",
+    "evidence_id": "ref",
+    "first_size": "int",
+    "second_size": "int",
+    "first_root": "sha256",
+    "second_root": "sha256",
     "old_key_id": "key_id",
     "new_key_id": "key_id",
     "key_id": "key_id",
@@ -247,10 +255,16 @@ ALLOWED: dict[str, set[str]] = {
         "format",
         "size_bytes",
     },
+    # a peer's log signed two incompatible checkpoints (federation/evidence.py): about a log,
+    # never a patient
+    "federation.equivocation": _COMMON
+    | {"log_origin", "kind", "first_size", "first_root", "second_size", "second_root", "evidence_id"},
 }
 
-# events about patients: format v2, commitments only (keys and models are about no one)
-V2_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t not in ("key.rotated", "model.registered"))
+# events about patients: format v2, commitments only (keys, models and logs are about no one)
+V2_EVENT_TYPES = tuple(
+    t for t in EVENT_TYPES if t not in ("key.rotated", "model.registered", "federation.equivocation")
+)
 ALLOWED_V2: dict[str, set[str]] = {t: {"commitments"} for t in V2_EVENT_TYPES}
 MAX_COMMITMENTS = 256
 PAD_TO = 8  # ledger.commitment.PAD_TO
@@ -265,6 +279,7 @@ REQUIRED: dict[str, set[str]] = {
     "breakglass.used": {"actor"},
     "key.rotated": {"new_key_id"},
     "model.registered": {"model_id"},
+    "federation.equivocation": {"log_origin", "evidence_id"},
 }
 
 
@@ -322,6 +337,7 @@ def _check(shape: str, value: Any) -> Any:
         "key_id": lambda v: KEY_ID_RE.match(v),
         "cid": lambda v: CID_RE.match(v),
         "word": lambda v: WORD_RE.match(v),
+        "origin": lambda v: ORIGIN_RE.match(v),
     }[shape](value)
     if not ok:
         raise PayloadError(f"is not a {shape}")

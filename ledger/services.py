@@ -21,10 +21,12 @@ task when the newest checkpoint is older than `LEDGER_CHECKPOINT_SECONDS`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -263,10 +265,15 @@ def active_key(algorithm: str) -> SigningKey | None:
     )
 
 
+# the log's signature types: Ed25519 (C2SP requires one on a checkpoint of a log that talks to
+# the public witness network), Falcon-512 (also signs entries) and ML-DSA-44
+LOG_ALGORITHMS = (note.ALG_ED25519, note.ALG_FALCON, note.ALG_MLDSA)
+
+
 def ensure_keys() -> dict[str, SigningKey]:
-    """Active Falcon-512 and ML-DSA-44 keys (one query), generated on first use. Call under
-    the head lock."""
-    algorithms = (note.ALG_FALCON, note.ALG_MLDSA)
+    """Active Ed25519, Falcon-512 and ML-DSA-44 keys (one query), generated on first use.
+    Call under the head lock."""
+    algorithms = LOG_ALGORITHMS
     out: dict[str, SigningKey] = {}
     for key in SigningKey.objects.filter(
         algorithm__in=algorithms, retired_at__isnull=True, name=origin()
@@ -278,7 +285,7 @@ def ensure_keys() -> dict[str, SigningKey]:
     return out
 
 
-def rotate_keys(*, algorithms=(note.ALG_FALCON, note.ALG_MLDSA)) -> list[uuid.UUID]:
+def rotate_keys(*, algorithms=LOG_ALGORITHMS) -> list[uuid.UUID]:
     """Retire the active keys, make new ones and record a `key.rotated` event for each."""
     events = []
     with transaction.atomic():
@@ -429,11 +436,26 @@ def append_all(*, max_batch: int = 256) -> int:
 # --- checkpoints ------------------------------------------------------------------------------
 
 
+# called with the id of each new checkpoint once it is committed: the hospital network pushes
+# it to the witnesses (`federation.tasks.on_checkpoint`, handed over when that app is ready,
+# since the ledger imports nothing above it)
+_checkpoint_listeners: list[Callable[[int], object]] = []
+
+
+def on_checkpoint(listener: Callable[[int], object]) -> None:
+    if listener not in _checkpoint_listeners:
+        _checkpoint_listeners.append(listener)
+
+
 def _sign_checkpoint(size: int, root: bytes, keys: dict[str, SigningKey]) -> Checkpoint:
     text = note.checkpoint_text(origin(), size, root)
-    signers = [signer_for(keys[note.ALG_FALCON]), signer_for(keys[note.ALG_MLDSA])]
+    # Ed25519 first: C2SP witnesses look for the log's Ed25519 line
+    signers = [signer_for(keys[alg]) for alg in (note.ALG_ED25519, note.ALG_FALCON, note.ALG_MLDSA)]
     signed = note.sign_note(text, signers, timestamp=int(time.time()))
-    return Checkpoint.objects.create(tree_size=size, root_hash=root, note=signed)
+    cp = Checkpoint.objects.create(tree_size=size, root_hash=root, note=signed)
+    for listener in _checkpoint_listeners:  # after the commit: never under the head lock
+        transaction.on_commit(functools.partial(listener, cp.pk), robust=True)
+    return cp
 
 
 def create_checkpoint(*, force: bool = False, max_age: int | None = None) -> Checkpoint | None:

@@ -4,6 +4,7 @@
     python -m ledger.verify_offline RECEIPT.json                # one receipt, keys from itself
     python -m ledger.verify_offline KEYS_OR_EXPORT.json --receipt RECEIPT.json
     python -m ledger.verify_offline KEYS.json --receipt RECEIPT.json --openings OPENINGS.json
+    python -m ledger.verify_offline KEYS.json --receipt RECEIPT.json --policy POLICY
 
 No Django, no database: only ledger.merkle, ledger.note, ledger.canonical and ledger.chain
 (standard library + pqcrypto). For an export it checks every entry (canonical payload, leaf
@@ -15,6 +16,13 @@ and the inclusion proof of the entry in the checkpoint's tree. An entry of forma
 salted commitments only; the openings (``{field: {"salt", "value"}}``) that an authorised
 reader's receipt carries under ``"openings"``, or that --openings names, are checked against
 them and the opened values are printed: a wrong salt or value fails (check ``opening``).
+
+With --policy (a witness policy in the Sigsum policy format, e.g. what
+``manage.py federation policy`` prints) it also checks the receipt's ``witnessed`` part: the
+witnessed checkpoint's log signature (by a ``log`` key of the policy when it names any), the
+witnesses' ``cosignature/v1`` lines against the policy's witness keys, that those witnesses
+meet the policy's quorum (check ``witness_quorum``), the entry's inclusion proof in the
+witnessed tree, and the consistency proof between the receipt's checkpoint and it.
 
 Trust: keys inside a bundle are only as good as the bundle. Pin them by passing our
 published keys (GET /api/v1/ledger/keys saved to a file, or an export you trust) as PATH
@@ -33,6 +41,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ledger import chain, merkle, note
+from ledger.policy import NONE, Policy, PolicyError, parse_policy, satisfied
 
 
 class InputError(Exception):
@@ -166,22 +175,126 @@ def verify_receipt(
     return out
 
 
-def run(path: str, receipt: str | None = None, openings: str | None = None) -> dict[str, Any]:
+def _b64_hashes(raw: Any, i: int, what: str) -> list[bytes]:
+    if not isinstance(raw, list):
+        raise chain.VerificationFailure(i, "malformed", f"witnessed checkpoint has no {what} list")
+    try:
+        return [base64.b64decode(p, validate=True) for p in raw]
+    except (binascii.Error, TypeError, ValueError):
+        raise chain.VerificationFailure(i, "witnessed_proof", f"{what} is not base64") from None
+
+
+def verify_witnessed(
+    doc: dict[str, Any], out: dict[str, Any], keys: list[note.Verifier], policy: Policy
+) -> dict[str, Any]:
+    """Check the receipt's `witnessed` part against `policy` (after `verify_receipt` gave
+    `out`); returns what it established. Raises VerificationFailure."""
+    i, origin = out["index"], out["origin"]
+    w = doc.get("witnessed")
+    if w is None:
+        raise chain.VerificationFailure(
+            i,
+            "witness_quorum",
+            "the receipt carries no witnessed checkpoint: no quorum of witnesses has cosigned one yet",
+        )
+    if not isinstance(w, dict) or not isinstance(w.get("checkpoint"), str):
+        raise chain.VerificationFailure(i, "malformed", "the receipt's witnessed part has no checkpoint note")
+    signed = w["checkpoint"]
+    log_keys = [k for k in keys if k.name == origin]
+    pinned = {log.public_key for log in policy.logs}
+    verifiers = log_keys + [log.verifier(origin) for log in policy.logs]
+    try:
+        text, signers = note.open_note(signed, verifiers)
+        cp = note.parse_checkpoint(text)
+    except note.NoteError as exc:
+        raise chain.VerificationFailure(i, "witnessed_signature", f"witnessed checkpoint: {exc}") from None
+    if pinned and not any(v.algorithm == note.ALG_ED25519 and v.public_key in pinned for v in signers):
+        raise chain.VerificationFailure(
+            i, "witnessed_signature", "the witnessed checkpoint is not signed by a log key of the policy"
+        )
+    if cp.origin != origin:
+        raise chain.VerificationFailure(
+            i, "witnessed_signature", f"witnessed checkpoint origin {cp.origin!r} is not {origin!r}"
+        )
+    if w.get("tree_size") != cp.size:
+        raise chain.VerificationFailure(i, "malformed", "witnessed tree_size differs from its checkpoint's")
+    cosigned = note.verified_signatures(signed, policy.verifiers())
+    names = sorted(v.name for v, _ in cosigned)
+    if policy.quorum != NONE and not satisfied(policy, {v.public_key for v, _ in cosigned}):
+        known = len(policy.witnesses)
+        raise chain.VerificationFailure(
+            i,
+            "witness_quorum",
+            f"the witness quorum ({policy.quorum!r}) is not met: the checkpoint of size {cp.size} is "
+            f"cosigned by {len(names)} of the policy's {known} witnesses ({', '.join(names) or 'none'})",
+        )
+    leaf = chain.record_leaf_hash(chain.entry_from_json(doc.get("entry")))
+    try:
+        merkle.verify_inclusion(
+            i, cp.size, leaf, _b64_hashes(w.get("inclusion_proof"), i, "inclusion proof"), cp.root
+        )
+    except merkle.ProofError as exc:
+        raise chain.VerificationFailure(
+            i, "witnessed_proof", f"inclusion in the witnessed tree: {exc}"
+        ) from None
+    size, root = out["tree_size"], base64.b64decode(out["root_hash"])
+    (first, first_root), (second, second_root) = sorted([(size, root), (cp.size, cp.root)])
+    try:
+        merkle.verify_consistency(
+            first,
+            second,
+            first_root,
+            second_root,
+            _b64_hashes(w.get("consistency_proof"), i, "consistency proof"),
+        )
+    except merkle.ProofError as exc:
+        raise chain.VerificationFailure(
+            i, "witnessed_proof", f"the receipt's checkpoint and the witnessed one are not consistent: {exc}"
+        ) from None
+    return {
+        "tree_size": cp.size,
+        "root_hash": base64.b64encode(cp.root).decode(),
+        "cosigned_by": names,
+        "quorum": policy.quorum,
+    }
+
+
+def _load_policy(path: str) -> Policy:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return parse_policy(fh.read())
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+    except PolicyError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def run(
+    path: str, receipt: str | None = None, openings: str | None = None, policy: str | None = None
+) -> dict[str, Any]:
     doc = _load(path)
     opened = _load(openings) if openings is not None else None
+    pol = _load_policy(policy) if policy is not None else None
     if isinstance(opened, dict) and isinstance(opened.get("openings"), dict):
         opened = opened["openings"]  # a whole receipt given as the openings file
     if receipt is None:
         fmt = doc.get("format") if isinstance(doc, dict) else None
         if fmt == "qmedchain-ledger-receipt/v1":
             out = verify_receipt(doc, openings=opened)
+            if pol is not None:
+                out["witnessed"] = verify_witnessed(doc, out, _keys(doc), pol)
             out["warning"] = "keys were taken from the receipt itself; pin them with PATH --receipt"
             return out
         if opened is not None:
             raise InputError("--openings needs a receipt (the entry they open)")
+        if pol is not None:
+            raise InputError("--policy needs a receipt (its witnessed checkpoint)")
         return verify_export(doc)
     keys = _keys(doc)
-    out = verify_receipt(_load(receipt), keys, openings=opened)
+    receipt_doc = _load(receipt)
+    out = verify_receipt(receipt_doc, keys, openings=opened)
     if isinstance(doc, dict) and doc.get("format") == "qmedchain-ledger-export/v1":
         # the receipt's checkpoint must also describe the same tree as the export
         exp = verify_export(doc, keys)
@@ -198,6 +311,8 @@ def run(path: str, receipt: str | None = None, openings: str | None = None) -> d
                 "the receipt's checkpoint root differs from the export's tree",
             )
         out["export_entries"] = exp["entries"]
+    if pol is not None:
+        out["witnessed"] = verify_witnessed(receipt_doc, out, keys, pol)
     return out
 
 
@@ -209,10 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         "--openings",
         help="openings {field: {salt, value}} of a v2 entry's commitments (or a receipt holding them)",
     )
+    ap.add_argument(
+        "--policy",
+        help="a witness policy (Sigsum format): check the receipt's witnessed checkpoint meets its quorum",
+    )
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     try:
-        out = run(args.path, args.receipt, args.openings)
+        out = run(args.path, args.receipt, args.openings, args.policy)
     except InputError as exc:
         _emit(args.json, {"ok": False, "error": str(exc)}, f"ERROR: {exc}")
         return 2
@@ -238,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         for field, value in sorted(out.get("opened", {}).items()):
             human += f"\nopened {field} = {json.dumps(value)} (matches its commitment)"
+        if "witnessed" in out:
+            w = out["witnessed"]
+            human += (
+                f"\nwitnessed: the checkpoint of size {w['tree_size']} is cosigned by "
+                f"{', '.join(w['cosigned_by']) or 'no witness'} (quorum {w['quorum']!r} met)"
+            )
         if out.get("warning"):
             human += f"\nWARNING: {out['warning']}"
     _emit(args.json, out, human)

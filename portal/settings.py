@@ -107,8 +107,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # the worker and the web server share the file; wait for locks instead of failing
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # the worker and the web server share the file; wait for locks instead of failing. A
+    # transaction takes the write lock when it begins (IMMEDIATE): a deferred one that reads, then
+    # writes, fails at once with "database is locked" when another writer got there first
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_qmedchain.sqlite3")}
 elif (_prepare_threshold := os.environ.get("DB_PREPARE_THRESHOLD", "2")) != "off":
     # Server-side parameter binding, with each statement prepared once it has run this many
@@ -193,6 +195,10 @@ SESSION_COOKIE_AGE = int(os.environ.get("QMC_SESSION_IDLE_SECONDS", "1800"))
 QMC_SESSION_REFRESH_SECONDS = int(os.environ.get("QMC_SESSION_REFRESH_SECONDS", "60"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# cookies are per host, not per port: portals side by side on one host (`make network`) need
+# cookie names of their own, or signing in to one signs you out of the others
+SESSION_COOKIE_NAME = os.environ.get("QMC_COOKIE_PREFIX", "") + "sessionid"
+CSRF_COOKIE_NAME = os.environ.get("QMC_COOKIE_PREFIX", "") + "csrftoken"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "qmedchain@localhost")
@@ -237,6 +243,7 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 
+
 # --- Celery: settings that keep work from being lost (ARCHITECTURE.md) ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 _fs_broker_dir = VAR_DIR / "broker"
@@ -257,6 +264,9 @@ else:
     # twice. Recovery does not wait for it: the database sweep (imaging.leases) dispatches a
     # scan again within seconds of its worker's heartbeat stopping (README "Reliability").
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # several nodes on one Redis database (the three-node tests): each node's keys under its prefix
+    if os.environ.get("CELERY_BROKER_PREFIX"):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_PREFIX"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -307,6 +317,22 @@ FEDERATION_WITNESS_NAME = os.environ.get("QMC_WITNESS_NAME", f"{LEDGER_ORIGIN.sp
 FEDERATION_POLICY_FILE = os.environ.get("QMC_WITNESS_POLICY", "")
 FEDERATION_HTTP_TIMEOUT = float(os.environ.get("FEDERATION_HTTP_TIMEOUT", "5"))
 FEDERATION_MONITOR_SECONDS = int(os.environ.get("FEDERATION_MONITOR_SECONDS", "30"))
+# fetch the peers' checkpoints and gossip, compare them with what this node saw (federation.monitor)
+CELERY_BEAT_SCHEDULE["federation-monitor"] = {
+    "task": "federation.monitor_peers",
+    "schedule": float(FEDERATION_MONITOR_SECONDS),
+    "options": {"expires": float(FEDERATION_MONITOR_SECONDS)},  # a run that waited a period is stale
+}
+# push the newest checkpoint to every witness that has not cosigned it (federation.push): the
+# catch-up after a witness was down, whatever became of the push task's retries
+FEDERATION_PUSH_SECONDS = float(os.environ.get("FEDERATION_PUSH_SECONDS", "30"))
+CELERY_BEAT_SCHEDULE["federation-push-pending"] = {
+    "task": "federation.push_pending",
+    "schedule": FEDERATION_PUSH_SECONDS,
+    "options": {"expires": FEDERATION_PUSH_SECONDS},
+}
+# add-checkpoint requests a client address may make per minute (federation/views_protocol.py)
+FEDERATION_WITNESS_PER_MINUTE = int(os.environ.get("QMC_WITNESS_PER_MINUTE", "600"))
 QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))
 
 REST_FRAMEWORK = {

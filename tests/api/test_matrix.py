@@ -325,3 +325,82 @@ def test_every_patient_data_url_is_in_the_matrix():
 
 def test_matrix_table_is_complete():
     assert all(set(row) == set(OPS) for row in EXPECTED.values())
+
+
+# --- the hospital network's pages (federation/views.py) ------------------------------------------
+# No patient data: who runs the network (auditors read it, administrators also add peers).
+# Each POST is sent with a valid body; `net_add_post` is the add-peer form's first step.
+
+NETWORK_MATRIX = """
+actor         net  net_peer net_quantum net_evidence net_evidence_json net_add net_add_post
+patient       403  403      403         403          403               403     403
+clinician     403  403      403         403          403               403     403
+auditor       200  200      302         200          200               403     403
+admin         200  200      302         200          200               200     200
+client        login login   login       login        login             login   login
+anonymous     login login   login       login        login             login   login
+"""
+
+NETWORK_OPS = {
+    "net": ("federation:network", "get", {}),
+    "net_peer": ("federation:peer", "get", {"peer_id": "peer"}),
+    "net_quantum": ("federation:peer-quantum", "post", {"peer_id": "peer"}),
+    "net_evidence": ("federation:evidence-list", "get", {}),
+    "net_evidence_json": ("federation:evidence-json", "get", {"evidence_id": "evidence"}),
+    "net_add": ("federation:peer-add", "get", {}),
+    "net_add_post": ("federation:peer-add", "post", {}),
+}
+NETWORK_EXPECTED = parse(NETWORK_MATRIX)
+
+
+@pytest.fixture
+def network(db, client, settings):
+    """Hospital B, trusted, then caught signing two checkpoints of one size (evidence)."""
+    from federation.evidence import record_evidence
+    from federation.peers import add_peer
+    from tests.federation.peer_log import PeerLog
+
+    settings.LEDGER_ORIGIN = "hospital-a.example/ledger"
+    log = PeerLog("hospital-b.example/ledger", leaves=4)
+    peer = add_peer(origin=log.origin, vkeys=log.vkeys, role="log")
+    evidence = record_evidence(
+        peer=peer,
+        first_note=log.checkpoint(),
+        second_note=log.fork(1).checkpoint(),
+        proof=None,
+        via="monitor",
+    )
+    other = PeerLog("hospital-c.example/ledger")
+    add_form = {"step": "preview", "origin": other.origin, "vkeys": "\n".join(other.vkeys), "role": "log"}
+    return {"peer": peer, "evidence": evidence, "client": client, "add_form": add_form}
+
+
+@pytest.mark.parametrize("actor", list(NETWORK_EXPECTED))
+def test_network_matrix(actor, network):
+    from tests.factories import AdminFactory
+
+    http, headers = network["client"], {}
+    users = {"patient": PatientFactory, "clinician": ClinicianFactory, "auditor": AuditorFactory}
+    if actor in users:
+        login_verified(http, users[actor]())
+    elif actor == "admin":
+        login_verified(http, AdminFactory())
+    elif actor == "client":
+        client_id, secret, _ = register_client("Network client")
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {fetch_token(http, client_id, secret, ALL_READ_SCOPES)}"}
+    got = {}
+    for op, (name, method, kwargs) in NETWORK_OPS.items():
+        url = reverse(name, kwargs={k: network[v].pk for k, v in kwargs.items()})
+        data = network["add_form"] if op == "net_add_post" else {}
+        response = getattr(http, method)(url, data, **headers)
+        got[op] = _outcome(op, response, network)
+    wrong = {
+        op: f"expected {NETWORK_EXPECTED[actor][op]}, got {got[op]}"
+        for op in got
+        if got[op] != NETWORK_EXPECTED[actor][op]
+    }
+    assert not wrong, f"{actor}: {wrong}"
+
+
+def test_network_matrix_table_is_complete():
+    assert all(set(row) == set(NETWORK_OPS) for row in NETWORK_EXPECTED.values())

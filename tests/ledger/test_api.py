@@ -17,11 +17,13 @@ def test_public_read_api(client, seeded):
     r = client.get(f"{API}/keys")
     assert r.status_code == 200
     keys = [chain.key_from_json(k) for k in r.json()["keys"]]
-    assert {k.algorithm for k in keys} == {note.ALG_FALCON, note.ALG_MLDSA}
+    assert {k.algorithm for k in keys} == {note.ALG_ED25519, note.ALG_FALCON, note.ALG_MLDSA}
 
     r = client.get(f"{API}/checkpoint")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/plain")
-    text, _ = note.open_note(r.content.decode(), keys, require={note.ALG_FALCON, note.ALG_MLDSA})
+    all_three = {note.ALG_ED25519, note.ALG_FALCON, note.ALG_MLDSA}
+    text, signed_by = note.open_note(r.content.decode(), keys, require=all_three)
+    assert signed_by[0].algorithm == note.ALG_ED25519  # first: C2SP witnesses look for it
     cp = note.parse_checkpoint(text)
     assert cp.size == 12
 

@@ -117,14 +117,14 @@ def test_receipt_is_self_contained(seeded):
 def test_rotate_keys_is_a_ledger_event(seeded):
     old = set(SigningKey.objects.values_list("key_id", flat=True))
     events = rotate_keys()
-    assert len(events) == 2
+    assert len(events) == 3  # Ed25519, Falcon-512, ML-DSA-44
     append_pending()
     rotated = Entry.objects.filter(event_type="key.rotated").order_by("index")
-    assert rotated.count() == 2
+    assert rotated.count() == 3
     new_falcon = SigningKey.objects.get(algorithm=note.ALG_FALCON, retired_at__isnull=True)
     assert new_falcon.key_id not in old
     assert all(e.key_id == new_falcon.key_id for e in rotated)
-    assert SigningKey.objects.filter(retired_at__isnull=False).count() == 2
+    assert SigningKey.objects.filter(retired_at__isnull=False).count() == 3
     from ledger.verification import verify_database
 
     create_checkpoint()

@@ -117,6 +117,10 @@ def _check_common(path: str, response) -> list[str]:
     return problems
 
 
+# machine protocol endpoints of the hospital network: public, signed, cacheable (README "Hospital network")
+PUBLIC_PROTOCOL = ("/.well-known/qmedchain-node", "/network/gossip/cosigned", "/tlog/")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_of_every_role_carries_the_security_headers(world, role):
     client = _client(role, world)
@@ -128,7 +132,10 @@ def test_every_page_of_every_role_carries_the_security_headers(world, role):
         response = client.get(path)
         problems += _check_common(path, response)
         if role != "anonymous" and response.status_code == 200 and not path.startswith("/static/"):
-            if "no-store" not in response.get("Cache-Control", "") and path != "/healthz":
+            if path.startswith(PUBLIC_PROTOCOL):  # the same for everyone, so a cache may keep it
+                if response.content != Client().get(path).content:
+                    problems.append(f"{path}: a public protocol answer that depends on who asks")
+            elif "no-store" not in response.get("Cache-Control", "") and path != "/healthz":
                 problems.append(
                     f"{path}: a signed-in page without no-store ({response.get('Cache-Control')})"
                 )

@@ -54,6 +54,24 @@ OTHERS: dict[str, tuple[str, str, str]] = {
     "oauth2_provider:token": ("post", "400", "400"),
     "oauth2_provider:revoke-token": ("post", "400", "400"),
     "oauth2_provider:introspect": ("post", "401", "401"),
+    # the hospital network's machine protocol (federation/views_protocol.py): no session needed;
+    # add-checkpoint is authenticated by the log's signature (an empty body is malformed: 400)
+    "witness-add-checkpoint": ("post", "400", "400"),
+    "node-card": ("get", "200", "200"),
+    # c2sp.org/tlog-tiles reads of this node's log (federation/views_tiles.py): public; an empty
+    # log has no checkpoint yet, and "tile/x" is not a tile path
+    "tlog-checkpoint": ("get", "404", "404"),
+    "tlog-tile": ("get", "400", "400"),
+    # what this node cosigned for the logs it witnesses (federation/views_gossip.py): public, signed
+    "gossip-cosigned": ("get", "200", "200"),
+    # the network's pages (federation/views.py): auditors and administrators; adding a peer
+    # administrators only (every role's outcome: tests/api/test_matrix.py NETWORK_MATRIX)
+    "federation:network": ("get", "login", "403"),
+    "federation:peer": ("get", "login", "403"),
+    "federation:peer-quantum": ("post", "login", "403"),
+    "federation:peer-add": ("get", "login", "403"),
+    "federation:evidence-list": ("get", "login", "403"),
+    "federation:evidence-json": ("get", "login", "403"),
 }
 
 
