@@ -303,7 +303,10 @@ def fresh_postgres_databases(nodes: Sequence[Node], *, migrate_env: Node) -> Non
             cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'qmc\\_nodetpl\\_%'")
             for (old,) in cur.fetchall():
                 if old != building and len(old) == len(template):
-                    cur.execute(f"DROP DATABASE IF EXISTS {_ident(old)} WITH (FORCE)")
+                    try:  # not WITH (FORCE): another run may be copying it right now
+                        cur.execute(f"DROP DATABASE IF EXISTS {_ident(old)}")
+                    except psycopg.errors.ObjectInUse:
+                        pass
             try:
                 cur.execute(f"ALTER DATABASE {_ident(building)} RENAME TO {_ident(template)}")
             except psycopg.errors.DuplicateDatabase:  # another run built it meanwhile

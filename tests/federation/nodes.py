@@ -1,7 +1,7 @@
 """Real nodes for the network tests: separate processes (a web server and a Celery worker with
 beat each), separate databases and ports, peered with the real CLI (`federation.devnet`).
 
-PostgreSQL databases `qmc_node1`... (prefix from QMC_NODES_DB_PREFIX) on the server of the
+PostgreSQL databases `qmc_<pid>_node1`... (prefix from QMC_NODES_DB_PREFIX) on the server of the
 test run's DATABASE_URL, created fresh from a migrated template; the broker is the test run's
 Redis database with a key prefix per node; each node's cache is a file cache in its own var
 dir. Without PostgreSQL and Redis (the embedded run) the nodes use SQLite files and the
@@ -135,7 +135,8 @@ def start_network(count: int, base_dir: Path, *, skew: dict[str, float] | None =
     postgres = db_url.startswith(("postgres://", "postgresql://"))
     redis_url = broker_url if broker_url.startswith("redis://") else ""
     xdist = os.environ.get("PYTEST_XDIST_WORKER", "")  # each xdist worker its own network
-    prefix = os.environ.get("QMC_NODES_DB_PREFIX") or (f"qmc_{xdist}_node" if xdist else "qmc_node")
+    # per test run (two runs on one server must not drop each other's nodes)
+    prefix = os.environ.get("QMC_NODES_DB_PREFIX") or f"qmc_{xdist}{os.getpid()}_node"
     nodes = []
     for i in range(1, count + 1):
         name = f"node{i}"
