@@ -59,6 +59,14 @@ e2e-deps:
 	@command -v npm >/dev/null && npm install --prefix tests/e2e/vendor --no-save --no-audit --no-fund axe-core@4.14.1 >/dev/null \
 	  || echo "npm missing: e2e accessibility falls back to the subset check"
 
+# the clinicians' viewer (viewer/: Cornerstone3D bundled by esbuild, pinned by viewer/package-lock.json)
+# into static/viewer/, which is committed, so `make run` and `make test` need no npm; run this after
+# changing viewer/ (tests/imaging/test_viewer_bundle.py fails until the bundle matches). npm's cache
+# makes it work offline once the packages were fetched.
+.PHONY: viewer
+viewer:
+	cd viewer && npm ci --prefer-offline --no-audit --no-fund && npm run build
+
 # js-ipfs, a real IPFS node for tests/imaging/storage/test_kubo_real.py (npm registry, pinned by
 # tests/imaging/ipfs_node.package-lock.json, into var/ipfs-node); without npm those tests skip (fail if CI=true)
 .PHONY: ipfs-deps

@@ -14,6 +14,16 @@ Each figure is measured next to its raw primitives in the same process:
   and we run: per witness, verifying our 3 log signatures + the proof, cosigning, and our check of
   its cosignature.
 
+* ``cross_node_open`` (issue 22): a clinician of node 2 opening a scan that a patient of node 1
+  shares with them (`federation.remote.open_scan`: two signed requests to node 1, whose node API
+  decides and records each; the ciphertext checked, the key unwrapped, the receipt verified
+  against node 1's witnessed checkpoint, the access recorded at node 2) vs a local open of the
+  same scan at node 1 by a clinician of node 1 (`portal.access.authorize` + `read_object` of the
+  same preview: the policy decision and its record, the unwrap, the blob read and its SHA-256,
+  the decryption). Two real nodes (tests/federation/nodes.py: a web server — Django's runserver —
+  and a worker each, PostgreSQL databases `qmc_netbench_node1..2`), each side timed inside that
+  node's own process.
+
 Uses its own scratch database (created if missing, migrated, federation and ledger tables emptied).
 """
 
@@ -86,6 +96,7 @@ def main() -> None:
     out = {"rounds": args.rounds}
     out["add_checkpoint"] = bench_add_checkpoint(args.rounds)
     out["to_witnessed"] = {f"{k}_witnesses": bench_to_witnessed(k, max(5, args.rounds // 3)) for k in (2, 9)}
+    out["cross_node_open"] = bench_cross_node_open(args.rounds)
     print(json.dumps(out, sort_keys=True))
 
 
@@ -174,6 +185,86 @@ def _root_at(size: int) -> bytes:
     from ledger.selectors import root_at
 
     return root_at(size)
+
+
+# --- cross-node open (issue 22) ------------------------------------------------------------------
+
+LOCAL_OPEN = """
+import json, time
+from imaging.models import ScanObject
+from imaging.pipeline.read import read_object
+from portal.access import authorize
+from portal.models import User
+
+obj = ScanObject.objects.select_related("scan__patient").get(scan_id="%(scan)s", kind="preview")
+reader = User.objects.get(username="dr.ada")  # node 1's own clinician, granted by seed_demo
+times = []
+for _ in range(%(rounds)d + 2):
+    t0 = time.perf_counter()
+    assert authorize(actor=reader, action="view", scan=obj.scan).allowed
+    png = read_object(obj, reader=reader)
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"times": times[2:], "bytes": len(png)}))
+"""
+
+CROSS_OPEN = """
+import json, time, uuid
+from federation import remote
+from federation.models import Peer
+from portal.models import User
+
+peer = Peer.objects.get(origin="%(origin)s")
+reader = User.objects.get(username="dr.ada")  # node 2's clinician, granted by the patient at node 1
+times = []
+for _ in range(%(rounds)d + 2):
+    t0 = time.perf_counter()
+    opened = remote.open_scan(reader, peer, uuid.UUID("%(scan)s"))
+    times.append(time.perf_counter() - t0)
+    assert opened.integrity.verified, opened.integrity.reason
+print(json.dumps({"times": times[2:], "bytes": len(opened.preview_png), "tries": opened.tries}))
+"""
+
+
+def bench_cross_node_open(rounds: int) -> dict:
+    from tests.federation.nodes import cosigners, start_network, wait_until
+
+    os.environ.setdefault("QMC_NODES_DB_PREFIX", "qmc_netbench_node")
+    net = start_network(2, ROOT / "var" / "bench-network" / "nodes")
+    try:
+        a, b = net["node1"], net["node2"]
+        a.manage("seed_demo", "--organisation", "Hospital 1")
+        b.manage("seed_demo", "--organisation", "Hospital 2")
+        share = ["exchange_demo", "share", "--peer", b.origin, "--clinician", "Ada Lovelace", "--wait", "300"]
+        shared = json.loads(a.manage(*share, timeout=360).stdout.strip().splitlines()[-1])
+        png = next(s for s in shared["scans"] if s["format"] == "png")
+
+        def witnessed() -> bool:
+            r = net.get(a, f"/api/v1/ledger/receipts/{png['registration_event_id']}")
+            w = r.json().get("witnessed") if r.status_code == 200 else None
+            return bool(w) and "node2" in cosigners(w["checkpoint"], net, "node2")
+
+        wait_until(witnessed, timeout=120, what="the scan's registration witnessed by node 2")
+        local = _last_json(a.manage("shell", "-c", LOCAL_OPEN % {"scan": png["id"], "rounds": rounds}).stdout)
+        cross = _last_json(
+            b.manage(
+                "shell", "-c", CROSS_OPEN % {"scan": png["id"], "rounds": rounds, "origin": a.origin}
+            ).stdout
+        )
+    finally:
+        net.stop()
+    lo, cr = _summary(local["times"]), _summary(cross["times"])
+    assert local["bytes"] == cross["bytes"], "the two opens decrypted different images"
+    return {
+        "local_open": lo,
+        "cross_node_open": cr,
+        "ratio_p50": round(cr["p50_ms"] / lo["p50_ms"], 2),
+        "preview_bytes": local["bytes"],
+        "requests_per_cross_open": cross["tries"],
+    }
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -43,6 +44,7 @@ __all__ = [
     "HEADER_SIZE",
     "IntegrityError",
     "decrypt",
+    "decrypt_chunks",
     "decrypt_stream",
     "encrypt",
     "encrypt_stream",
@@ -189,12 +191,28 @@ def decrypt_stream(
     already been written to ``fout``: on error the caller must discard the output
     (``decrypt`` does this for you).
     """
+    total = 0
+    for plain in decrypt_chunks(fin, key, object_id=object_id, kind=kind, version=version):
+        fout.write(plain)
+        total += len(plain)
+    return total
+
+
+def decrypt_chunks(
+    fin: BinaryIO, key: bytes, *, object_id: str, kind: str, version: int = 1
+) -> Iterator[bytes]:
+    """The plaintext of ``fin``, one authenticated chunk at a time (memory: one chunk).
+
+    Each chunk is authentic when it is yielded, but the whole is only known to be complete
+    when the generator ends: :class:`IntegrityError` may still come after chunks were
+    yielded (truncation, a bad later chunk), so a caller that hands chunks on must either
+    have checked the whole ciphertext first (its recorded SHA-256) or be able to retract them.
+    """
     aead = _check_key(key)
     binding = _check_binding(object_id, kind, version)
     header = fin.read(HEADER_SIZE)
     chunk_size, count = _parse_header(header)
     full = NONCE_SIZE + chunk_size + TAG_SIZE
-    total = 0
     for index in range(count):
         rec = fin.read(full)
         last = index == count - 1
@@ -213,11 +231,9 @@ def decrypt_stream(
                 "(tampered, reordered or wrong key/object binding)",
                 index,
             ) from None
-        fout.write(plain)
-        total += len(plain)
+        yield plain
     if fin.read(1):
         raise IntegrityError(f"unexpected data after final chunk {count - 1}", None)
-    return total
 
 
 # --------------------------------------------------------------------------- bytes API

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from federation.keys import log_signers, show_keys, witness_name
+from federation.keys import log_signers, node_key_card_entry, show_keys, witness_name
 from ledger import canonical, note
 
 CARD_VERSION = "qmedchain-node/v1"
@@ -42,6 +42,9 @@ def card() -> dict[str, Any]:
         "base_url": base,
         "log_keys": keys["log"],
         "witness_keys": keys["witness"],
+        # signs this node's requests to its peers (federation.nodeauth); trusted only as part
+        # of a card verified with the log keys
+        "node_key": node_key_card_entry(),
         "endpoints": {
             "add_checkpoint": base + ADD_CHECKPOINT_PATH,
             "tlog": base + TLOG_PREFIX,

@@ -70,7 +70,12 @@ def _check_url(url: str) -> None:
 
 
 def request(
-    method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Response:
     _check_url(url)
     limit = timeout()
@@ -87,13 +92,13 @@ def request(
             stream=True,
         ) as r:
             declared = r.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-                raise PeerUnreachable(f"{url} answered more than {MAX_RESPONSE_BYTES} bytes")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise PeerUnreachable(f"{url} answered more than {max_bytes} bytes")
             chunks, size = [], 0
             for chunk in r.iter_content(chunk_size=65536):
                 size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise PeerUnreachable(f"{url} answered more than {MAX_RESPONSE_BYTES} bytes")
+                if size > max_bytes:
+                    raise PeerUnreachable(f"{url} answered more than {max_bytes} bytes")
                 if time.monotonic() > deadline:  # a peer that drips bytes must not hold us
                     raise PeerUnreachable(f"{url} did not answer within {limit:g} s")
                 chunks.append(chunk)
@@ -118,8 +123,9 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def get(url: str, *, headers: dict[str, str] | None = None) -> Response:
-    return request("GET", url, headers=headers)
+def get(url: str, *, headers: dict[str, str] | None = None, max_bytes: int = MAX_RESPONSE_BYTES) -> Response:
+    """`max_bytes`: a larger bound for a caller that knows the size to expect (a scan object)."""
+    return request("GET", url, headers=headers, max_bytes=max_bytes)
 
 
 def post(url: str, body: bytes, content_type: str, *, headers: dict[str, str] | None = None) -> Response:

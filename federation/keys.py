@@ -4,12 +4,15 @@ keys (`ledger.services.ensure_keys`), in C2SP vkey form."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 from django.db import transaction
 
-from federation.models import WitnessKey
+from federation.models import NodeKey, WitnessKey
 from ledger import note
 from ledger import services as ledger_services
 from ledger.models import SigningKey
@@ -21,6 +24,7 @@ WITNESS_ALGORITHMS = (note.ALG_COSIG_V1, note.ALG_MLDSA)
 LOG_ALGORITHMS = (note.ALG_ED25519, note.ALG_MLDSA, note.ALG_FALCON)
 
 _signer_cache: dict[str, note.Signer] = {}
+_node_key_cache: dict[str, ed25519.Ed25519PrivateKey] = {}
 
 
 def witness_name() -> str:
@@ -66,7 +70,7 @@ def ensure_witness_keys() -> dict[str, WitnessKey]:
     if len(keys) == len(WITNESS_ALGORITHMS):
         return keys
     with transaction.atomic():
-        ledger_services._lock_head()
+        ledger_services.lock_head()
         keys = _active_witness_keys()
         for alg in WITNESS_ALGORITHMS:
             if alg not in keys:
@@ -85,7 +89,7 @@ def ensure_log_keys() -> dict[str, SigningKey]:
     if len(keys) == len(LOG_ALGORITHMS):
         return keys
     with transaction.atomic():
-        ledger_services._lock_head()
+        ledger_services.lock_head()
         return ledger_services.ensure_keys()
 
 
@@ -137,3 +141,61 @@ def show_keys() -> dict[str, Any]:
             for alg in WITNESS_ALGORITHMS
         ],
     }
+
+
+# --- the node key: signs this node's requests to its peers (federation.nodeauth) ---------------
+
+
+def node_key_id(public_key: bytes) -> str:
+    """The RFC 9421 `keyid` of an Ed25519 node key: base64url SHA-256 of its raw public key."""
+    return base64.urlsafe_b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
+
+
+def _node_key_context(key_id: str) -> str:
+    return f"federation.node-key:{key_id}"
+
+
+def _active_node_key() -> NodeKey | None:
+    return NodeKey.objects.filter(peer__isnull=True, retired_at__isnull=True).order_by("-id").first()
+
+
+def ensure_node_key() -> NodeKey:
+    """This node's active node key, generated on first use (under the ledger's head lock, so
+    two processes starting at once agree on one key)."""
+    key = _active_node_key()
+    if key is not None:
+        return key
+    from core.keyvault import seal
+
+    with transaction.atomic():
+        ledger_services.lock_head()
+        key = _active_node_key()
+        if key is None:
+            private = ed25519.Ed25519PrivateKey.generate()
+            public = private.public_key().public_bytes_raw()
+            kid = node_key_id(public)
+            key = NodeKey.objects.create(
+                key_id=kid,
+                public_key=public,
+                sealed_private_key=seal(private.private_bytes_raw(), context=_node_key_context(kid)),
+            )
+    return key
+
+
+def node_signer() -> tuple[str, ed25519.Ed25519PrivateKey]:
+    """(key id, private key) of this node's active node key."""
+    key = ensure_node_key()
+    private = _node_key_cache.get(key.key_id)
+    if private is None:
+        from core.keyvault import unseal
+
+        raw = unseal(bytes(key.sealed_private_key), context=_node_key_context(key.key_id))
+        private = ed25519.Ed25519PrivateKey.from_private_bytes(raw)
+        _node_key_cache[key.key_id] = private
+    return key.key_id, private
+
+
+def node_key_card_entry() -> dict[str, str]:
+    """The node key as the node card publishes it."""
+    key = ensure_node_key()
+    return {"alg": "ed25519", "keyid": key.key_id, "key": base64.b64encode(bytes(key.public_key)).decode()}

@@ -6,6 +6,7 @@ is a node that witnesses this node's log; `both` is both. Nothing is trusted on 
 peer and its keys exist only once an administrator added them.
 """
 
+from django.conf import settings
 from django.db import models
 
 
@@ -218,3 +219,95 @@ class QuantumCheck(models.Model):
 
     def __str__(self) -> str:
         return f"simulated quantum checks with {self.peer} at {self.ran_at:%Y-%m-%d %H:%M}"
+
+
+class NodeKey(models.Model):
+    """An Ed25519 node key: it signs node-to-node requests (HTTP Message Signatures, RFC 9421).
+    `peer` null: this node's own key (private half sealed with the master key), published in
+    its node card. `peer` set: a peer's key, learned only from that peer's node card verified
+    with the log keys trusted for it; no private half."""
+
+    peer = models.ForeignKey(Peer, null=True, blank=True, on_delete=models.CASCADE, related_name="node_keys")
+    key_id = models.CharField(max_length=64)  # the RFC 9421 `keyid`: base64url SHA-256 of the key
+    public_key = models.BinaryField()
+    sealed_private_key = models.BinaryField(default=b"", blank=True)  # empty for a peer's key
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["peer", "key_id"], name="federation_nodekey_peer_unique"),
+            models.UniqueConstraint(
+                fields=["key_id"], condition=models.Q(peer__isnull=True), name="federation_nodekey_own_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"node key {self.key_id} of {self.peer_id or 'this node'}"
+
+
+class NodeNonce(models.Model):
+    """A signed request's nonce, kept (at least ten minutes) so a replay is refused."""
+
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=128)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["peer", "nonce"], name="federation_nonce_unique")]
+
+    def __str__(self) -> str:
+        return f"nonce from {self.peer_id} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class NodeAuthRefusal(models.Model):
+    """A node-to-node request refused by `federation.nodeauth.verify`. No patient data."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    peer = models.ForeignKey(Peer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    key_id = models.CharField(max_length=64, blank=True)
+    clinician_id = models.CharField(max_length=64, blank=True)  # the x-qmc-clinician header, as sent
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    status = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=100)
+    detail = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"refused {self.method} {self.path}: {self.title}"
+
+
+class RemoteClinician(models.Model):
+    """A clinician of a peer node, from its signed clinician directory, as a shadow user here
+    (role `remote_clinician`, no usable password, a public key only): consent, policy and key
+    wraps treat it like a local clinician. Inactive once it left the directory."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remote_clinician"
+    )
+    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="clinicians")
+    remote_id = models.UUIDField()  # the clinician's user id at the peer
+    display_name = models.CharField(max_length=200)
+    organisation = models.CharField(max_length=200, blank=True)  # its organisation at the peer
+    fingerprint = models.CharField(max_length=32)  # of its hybrid public key
+    directory_version = models.BigIntegerField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["peer", "display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["peer", "remote_id"], name="federation_remoteclinician_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} at {self.hospital_name}"
+
+    @property
+    def hospital_name(self) -> str:
+        return self.organisation or str(self.peer)

@@ -6,6 +6,9 @@ pushes the newest checkpoint to every witness that has not cosigned it and retri
 exponential backoff (up to 10 minutes apart) while some witness is unreachable or failing.
 `federation.push_pending` (beat, every 30 s) does the same push without retrying, so a
 witness that was down catches up whatever became of the retries.
+
+`federation.sync_directories` (beat, every 5 minutes) syncs the peers' signed clinician
+directories (`federation.directory`): the remote clinicians a patient here may grant.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from celery import shared_task
 from django.db import OperationalError
 
 from federation import push
+from federation.card import CardError
+from federation.directory import DirectoryError, fetch_and_sync
+from federation.http import PeerUnreachable
+from federation.models import Peer
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +79,34 @@ def monitor_peers_task() -> dict:
     from federation.monitor import monitor_peers
 
     return monitor_peers().as_dict()
+
+
+@shared_task(name="federation.sync_directories", acks_late=True)
+def sync_directories_task() -> dict:
+    """Sync the signed clinician directory of every trusted peer (beat, every
+    FEDERATION_DIRECTORY_SECONDS; `federation add-peer` runs it once for the new peer)."""
+    return sync_directories()
+
+
+def sync_directories(peers=None) -> dict:
+    """`federation.directory.fetch_and_sync` for each trusted peer with a URL (or `peers`). A
+    peer that fails is logged and left as it was; the others are synced."""
+    synced, failed = {}, {}
+    if peers is None:
+        peers = Peer.objects.filter(trusted=True).exclude(url="")
+    for peer in peers:
+        try:
+            result = fetch_and_sync(peer)
+        except (DirectoryError, CardError, PeerUnreachable) as exc:
+            failed[peer.origin] = str(exc)[:300]
+            log.warning(
+                "federation: the directory of %s was not synced: %s", peer.origin, failed[peer.origin]
+            )
+            continue
+        synced[peer.origin] = {
+            "version": result.version,
+            "added": result.added,
+            "updated": result.updated,
+            "deactivated": result.deactivated,
+        }
+    return {"synced": synced, "failed": failed}

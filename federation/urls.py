@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from federation import views
+from federation import views, views_remote
 
 app_name = "federation"
 urlpatterns: list = [
@@ -12,4 +12,7 @@ urlpatterns: list = [
     path("peers/<int:peer_id>/quantum/", views.peer_quantum, name="peer-quantum"),
     path("evidence/", views.evidence_list, name="evidence-list"),
     path("evidence/<int:evidence_id>.json", views.evidence_json, name="evidence-json"),
+    # a clinician's scans shared by other hospitals (federation/views_remote.py)
+    path("shared/", views_remote.shared, name="shared"),
+    path("shared/<int:peer_id>/<uuid:scan_id>/", views_remote.remote_scan, name="remote-scan"),
 ]

@@ -21,7 +21,7 @@ def candidate_patients(actor: User) -> dict[User, list]:
     """Patients the caller might see, with the active consents naming the caller (none for self)."""
     if actor.role == Role.PATIENT:
         return {actor: []}
-    if actor.role in (Role.CLINICIAN, Role.API_CLIENT):
+    if actor.role in (Role.CLINICIAN, Role.API_CLIENT, Role.DICOM_NODE):
         return patients_of(actor)
     return {}
 

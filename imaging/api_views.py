@@ -9,7 +9,9 @@ existence stays hidden, 403 where the patient's consent explains the refusal.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from contextlib import contextmanager
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -23,7 +25,7 @@ from core.api.errors import ApiError, problem
 from core.api.openapi import PAGE, PROBLEM_EXAMPLES, RETRY_AFTER, problem_example, problems
 from core.api.parsers import MultiPartParser
 from crypto import envelope
-from imaging import api_selectors, blobs, selectors, services
+from imaging import api_selectors, blobs, research, selectors, services
 from imaging.models import ObjectKind, ScanStatus
 from imaging.neqr_layer import NeqrLayerError
 from imaging.permissions import authorize, decision_message
@@ -281,6 +283,43 @@ class ScanDiagnosisView(APIView):
         return Response(DiagnosisSerializer(DiagnosisSerializer.of(scan)).data)
 
 
+@contextmanager
+def _reading(scan, kind: str):
+    """Key, integrity and storage failures of reading a stored object, as problems."""
+    try:
+        yield
+    except KeyAccessError:
+        raise ApiError(
+            "You hold no decryption key for this scan (the consent may have changed).", 403
+        ) from None
+    except (BlobCorrupted, envelope.IntegrityError, NeqrLayerError):
+        log.warning("integrity failure serving %s of scan %s", kind, scan.pk)
+        raise ApiError(
+            "The stored object failed its integrity check (damaged or altered); it is not served.", 409
+        ) from None
+    except BlobNotFound:
+        raise ApiError("The stored object is missing from storage.", 404) from None
+    except (StorageUnavailable, StorageError):
+        raise ApiError("Storage is unavailable right now; try again in a few minutes.", 503) from None
+
+
+def _deidentified_original(request, scan_id):
+    """The original for a research purpose: de-identified (imaging.research), never as stored."""
+    scan = _authorized_scan(request, scan_id, "download")
+    try:
+        with _reading(scan, ObjectKind.ORIGINAL):
+            data = research.deidentified_bytes(scan, reader=request.user)
+    except research.NotReleased as exc:
+        raise ApiError(str(exc), 403) from None
+    etag = f'"{hashlib.sha256(data).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    if api_selectors.etag_matches(request.headers.get("If-None-Match"), etag):
+        return HttpResponse(status=304, headers=headers)
+    response = HttpResponse(data, content_type="application/dicom", headers=headers)
+    response["Content-Disposition"] = f'attachment; filename="scan-{scan.pk}-deidentified.dcm"'
+    return response
+
+
 def _blob_response(request, scan_id, kind: str, action: str):
     scan = _authorized_scan(request, scan_id, action)
     obj = api_selectors.blob_of(scan, kind)
@@ -295,21 +334,8 @@ def _blob_response(request, scan_id, kind: str, action: str):
     headers = {"ETag": etag, "Cache-Control": "private, no-store"}
     if api_selectors.etag_matches(request.headers.get("If-None-Match"), etag):
         return HttpResponse(status=304, headers=headers)
-    try:
+    with _reading(scan, kind):
         data = read_object(obj, reader=request.user)
-    except KeyAccessError:
-        raise ApiError(
-            "You hold no decryption key for this scan (the consent may have changed).", 403
-        ) from None
-    except (BlobCorrupted, envelope.IntegrityError, NeqrLayerError):
-        log.warning("integrity failure serving %s of scan %s", kind, scan.pk)
-        raise ApiError(
-            "The stored object failed its integrity check (damaged or altered); it is not served.", 409
-        ) from None
-    except BlobNotFound:
-        raise ApiError("The stored object is missing from storage.", 404) from None
-    except (StorageUnavailable, StorageError):
-        raise ApiError("Storage is unavailable right now; try again in a few minutes.", 503) from None
     response = HttpResponse(data, content_type=api_selectors.content_type_of(scan, kind), headers=headers)
     response["Content-Disposition"] = f'attachment; filename="{api_selectors.download_name(scan, kind)}"'
     response["X-Content-Type-Options"] = "nosniff"
@@ -327,7 +353,10 @@ class ScanOriginalView(APIView):
         operation_id="scans_original_retrieve",
         summary="Download the original upload (decrypted with your own key wrap; `download` action)",
         description="Content-Disposition carries a server-chosen name `scan-<id>-original.<ext>`; the "
-        "uploader's file name is never used. ETag is the SHA-256 of the stored ciphertext.",
+        "uploader's file name is never used. ETag is the SHA-256 of the stored ciphertext. For a research "
+        "purpose (HRESCH) the original is never sent: a DICOM upload comes de-identified (PS3.15 Annex E "
+        "Basic Profile, pseudonymous UIDs; `scan-<id>-deidentified.dcm`, ETag its SHA-256) and a PNG/JPEG "
+        "upload is refused (403).",
         parameters=_BLOB_HEADERS,
         responses={
             (200, "application/dicom"): OpenApiResponse(OpenApiTypes.BINARY, description="DICOM original"),
@@ -343,6 +372,8 @@ class ScanOriginalView(APIView):
         tags=["scans"],
     )
     def get(self, request, scan_id):
+        if research.is_research(_purpose(request)):
+            return _deidentified_original(request, scan_id)
         return _blob_response(request, scan_id, ObjectKind.ORIGINAL, "download")
 
 

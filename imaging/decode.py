@@ -5,9 +5,10 @@ Output: `DecodedImage.display`, a 2-D ``float32`` array in [0, 1] where 0 is bla
 
 DICOM (pydicom 3):
 
-* **first frame only** of a multi-frame object (``pixel_array(ds, index=0)``: only that
-  frame is decoded); the number of frames is kept in `frames`. The diagnosis models are
-  2-D, so the pipeline documents and uses frame 0;
+* **one frame** of a multi-frame object, the first unless asked (``pixel_array(ds, index=i)``:
+  only that frame is decoded); the number of frames is kept in `frames`. The diagnosis models
+  are 2-D, so the pipeline documents and uses frame 0; DICOMweb's rendered resource asks for
+  any frame, and may pass a window of its own;
 * colour (``SamplesPerPixel`` 3, RGB/YBR converted to RGB by pydicom) -> grayscale with
   ITU-R BT.601 weights (OpenCV ``RGB2GRAY``); no LUTs apply to colour images;
 * grayscale: **Modality LUT** (Rescale Slope/Intercept or Modality LUT Sequence, via
@@ -124,14 +125,23 @@ def _study_date(raw) -> date | None:
     return None
 
 
-def decode_dicom(data: bytes) -> DecodedImage:
+def decode_dicom(
+    data: bytes, *, frame: int = 0, window: tuple[float, float, str] | None = None
+) -> DecodedImage:
+    """`frame` (0-based) picks the frame of a multi-frame object (DICOMweb rendered); `window`
+    (center, width, VOI LUT function) replaces the file's VOI for a grayscale image."""
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi, pixel_array
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
         frames = max(1, int(ds.get("NumberOfFrames") or 1))
-        arr = pixel_array(ds, index=0) if frames > 1 else ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged data
+        raise DecodeError(f"The DICOM file could not be read ({type(exc).__name__}).") from exc
+    if not 0 <= frame < frames:
+        raise DecodeError(f"The instance has no frame {frame + 1} (it has {frames}).")
+    try:
+        arr = pixel_array(ds, index=frame) if frames > 1 else ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - pydicom/numpy raise many types for damaged data
         raise DecodeError(f"The DICOM pixel data could not be decoded ({type(exc).__name__}).") from exc
 
@@ -153,7 +163,11 @@ def decode_dicom(data: bytes) -> DecodedImage:
         windowing = "colour converted to gray"
     else:
         values = apply_modality_lut(arr, ds)
-        if ds.get("VOILUTSequence"):
+        if window is not None:
+            center, width, function = window
+            display = _window(values, center, width, function.upper())
+            windowing = f"window C {center:g} / W {width:g} (requested)"
+        elif ds.get("VOILUTSequence"):
             voi = apply_voi(arr if np.issubdtype(arr.dtype, np.integer) else values, ds, index=0)
             depth = int(ds.VOILUTSequence[0].LUTDescriptor[2])
             display = np.clip(voi.astype(np.float64) / float(2**depth - 1), 0, 1)

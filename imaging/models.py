@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 
@@ -33,6 +34,55 @@ class Acquisition(models.TextChoices):
     GHOST = "ghost-simulated", "Simulated ghost imaging (demo)"
 
 
+class Study(models.Model):
+    """A DICOM study of one patient (Study Instance UID): the index of its series, never a unit
+    of consent. What a reader may see of it is the set of its instances (scans) that the policy
+    allows. One row per (patient, UID): demo files shared between patients stay apart."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies")
+    study_instance_uid = models.CharField(max_length=64)
+    # the DICOM Study Date, else the day of the upload (the day consent scopes use)
+    study_date = models.DateField(null=True, blank=True)
+    # keyed hash of the Accession Number (core.keyvault.pseudonym), for exact QIDO matching:
+    # the number itself is an identifier and is not stored
+    accession_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    generated_uids = models.BooleanField(default=False)  # UIDs made by the portal (PNG/JPEG, old scans)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "study_instance_uid"], name="one_study_per_patient_uid"
+            )
+        ]
+        indexes = [models.Index(fields=["study_instance_uid"])]
+
+    def __str__(self) -> str:
+        return f"study {self.study_instance_uid}"
+
+
+class Series(models.Model):
+    """A DICOM series (Series Instance UID) of a study; its instances are scans."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="series")
+    series_instance_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "series_instance_uid"], name="one_series_per_study_uid")
+        ]
+        indexes = [models.Index(fields=["series_instance_uid"])]
+
+    def __str__(self) -> str:
+        return f"series {self.series_instance_uid}"
+
+
 class Scan(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scans")
@@ -58,6 +108,16 @@ class Scan(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     frames = models.PositiveIntegerField(default=1)
+    # the DICOM instance this scan is (imaging.hierarchy): a PNG/JPEG upload is a secondary
+    # capture with UIDs made from the scan id. Several scans may carry one SOP Instance UID (the
+    # same file uploaded twice through the web form); DICOMweb serves the newest one visible.
+    series = models.ForeignKey(
+        Series, on_delete=models.PROTECT, null=True, blank=True, related_name="instances"
+    )
+    sop_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True)  # of the stored original (DICOM)
 
     pixel_sha256 = models.CharField(max_length=64, blank=True)  # of the 128x128 matrix (canonical layout)
     preprocess_version = models.CharField(max_length=16, blank=True)
@@ -206,3 +266,97 @@ class DiagnosisModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} v{self.version}{' (active)' if self.is_active else ''}"
+
+
+# --- DIMSE (imaging.dimse): who may send, whose instances they are, and what waits for a patient
+
+
+class DicomPeer(models.Model):
+    """A DICOM application entity (a modality or PACS) of an organisation that may associate
+    with the portal's SCP, known by its calling AE title and, when set, its host. An unknown
+    caller is refused at association (A-ASSOCIATE-RJ). Its instances are stored by the
+    organisation's DICOM node identity (a user with role ``dicom_node``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey("portal.Organisation", on_delete=models.PROTECT, related_name="+")
+    ae_title = models.CharField(
+        "AE title",
+        max_length=16,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e])?$",
+                "An AE title is 1-16 printable ASCII characters, without a backslash or surrounding spaces.",
+            )
+        ],
+        help_text="The calling AE title the device sends (1-16 characters, no backslash).",
+    )
+    host = models.GenericIPAddressField(
+        null=True, blank=True, help_text="If set, associations are accepted only from this address."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "DICOM peer"
+
+    def __str__(self) -> str:
+        return self.ae_title
+
+
+class DicomPatientLink(models.Model):
+    """A DICOM Patient ID, as one organisation's systems send it, linked to a portal patient.
+    The ID itself is not stored: `patient_key` is a keyed HMAC of (organisation, Issuer of
+    Patient ID, Patient ID) (imaging.dimse.matching)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey("portal.Organisation", on_delete=models.PROTECT, related_name="+")
+    patient_key = models.CharField(max_length=64)
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "DICOM patient link"
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "patient_key"], name="one_link_per_dicom_patient")
+        ]
+
+    def __str__(self) -> str:
+        return f"DICOM patient {self.patient_key[:8]}… of {self.organisation_id}"
+
+
+class PendingInstance(models.Model):
+    """A DICOM instance received over DIMSE that matched no patient: the reconciliation queue.
+
+    Its bytes are an envelope in the blob store under a data key wrapped for the system key pair
+    only (`wrapped_key`, bound to this row's id); no patient, no key wrap row, no scan. A
+    clinician of the organisation attaches it to a patient (imaging.dimse.reconcile), which runs
+    the upload path and deletes this row and its blob."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the envelope's object id
+    organisation = models.ForeignKey("portal.Organisation", on_delete=models.PROTECT, related_name="+")
+    peer = models.ForeignKey(DicomPeer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # keyed HMAC of the instance's Patient ID (as DicomPatientLink); blank when it carries none
+    patient_key = models.CharField(max_length=64, blank=True, db_index=True)
+    sop_instance_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16, blank=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)  # of the received bytes (a resent instance is not queued twice)
+    cid = models.CharField(max_length=100)
+    ciphertext_sha256 = models.CharField(max_length=64)
+    wrapped_key = models.BinaryField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "sop_instance_uid"], name="one_pending_per_org_instance"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pending instance {self.id}"

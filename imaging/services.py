@@ -1,8 +1,9 @@
 """Writes of the imaging app: upload a scan, retry a failed one.
 
-The request path does only this: validate by content, encrypt the original under a new
-data key, put the ciphertext in the blob store, save ``Scan(queued)`` + its ScanObject +
-the key wraps (system, patient, current readers) in one transaction, and enqueue the
+The request path does only this: validate by content, name the DICOM instance the upload is
+(imaging.hierarchy), encrypt the original under a new data key, put the ciphertext in the blob
+store, save ``Scan(queued)`` + its study/series + its ScanObject + the key wraps (system,
+patient, current readers) in one transaction, and enqueue the
 pipeline on commit. If anything after the blob write fails the blob is deleted again, so a
 refused or failed upload leaves no Scan row and no blob.
 """
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crypto import envelope
-from imaging import blobs
+from imaging import blobs, hierarchy
 from imaging.models import Acquisition, ObjectKind, Scan, ScanObject, ScanStatus
 from imaging.storage import StorageError, StorageUnavailable
 from imaging.validation import UploadRejected, inspect_upload
@@ -124,6 +125,7 @@ def scan_upload(
     )
 
     scan_id = uuid.uuid4()
+    identity = hierarchy.identity_for_upload(data=data, fmt=insp.format, scan_id=scan_id)
     object_id = uuid.uuid4()
     key = envelope.new_data_key()
     ciphertext = envelope.encrypt(data, key, object_id=str(object_id), kind=ObjectKind.ORIGINAL, version=1)
@@ -152,6 +154,7 @@ def scan_upload(
         frames=insp.frames,
         **ghost_fields,
         neqr_layer=bool(neqr_layer),
+        **hierarchy.instance_fields(identity),
     )
     original = ScanObject(
         id=object_id,
@@ -165,6 +168,7 @@ def scan_upload(
     )
     try:
         with transaction.atomic():
+            scan.series = hierarchy.file_instance(patient_id=patient.pk, identity=identity)
             scan.save(force_insert=True)  # sets created_at, which consent scopes read
             original.save(force_insert=True)
             reads = ReaderReads(patient.pk, timezone.now(), keys=True)

@@ -53,6 +53,8 @@ EVENT_TYPES = (
     "key.rotated",
     "model.registered",
     "federation.equivocation",
+    "federation.remote_access",
+    "scan.deidentified",
 )
 
 
@@ -105,6 +107,7 @@ FIELDS: dict[str, str] = {
     "derived_cid": "cid",
     "log_origin": "origin",
     "evidence_id": "ref",
+    "remote_event_id": "ref",
     "first_size": "int",
     "second_size": "int",
     "first_root": "sha256",
@@ -130,6 +133,8 @@ FIELDS: dict[str, str] = {
     "format": "word",
     "via": "word",
     "storage": "word",
+    "profile": "word",
+    "options": "words",
     # numbers
     "score": "number",
     "confidence": "number",
@@ -259,11 +264,19 @@ ALLOWED: dict[str, set[str]] = {
     # never a patient
     "federation.equivocation": _COMMON
     | {"log_origin", "kind", "first_size", "first_root", "second_size", "second_root", "evidence_id"},
+    # this node's clinician opened a scan another node shared (federation/remote.py): that log's
+    # origin and the id of the access event it recorded there, never the patient or the scan
+    "federation.remote_access": _COMMON | {"log_origin", "remote_event_id", "action", "decision", "status"},
+    # a de-identified instance went to a research caller (imaging.research): which profile and
+    # options, by which library; the access decision itself is its scan.accessed entry
+    "scan.deidentified": _COMMON | {"scan_id", "patient", "profile", "options", "algorithm"},
 }
 
 # events about patients: format v2, commitments only (keys, models and logs are about no one)
 V2_EVENT_TYPES = tuple(
-    t for t in EVENT_TYPES if t not in ("key.rotated", "model.registered", "federation.equivocation")
+    t
+    for t in EVENT_TYPES
+    if t not in ("key.rotated", "model.registered", "federation.equivocation", "federation.remote_access")
 )
 ALLOWED_V2: dict[str, set[str]] = {t: {"commitments"} for t in V2_EVENT_TYPES}
 MAX_COMMITMENTS = 256
@@ -280,6 +293,8 @@ REQUIRED: dict[str, set[str]] = {
     "key.rotated": {"new_key_id"},
     "model.registered": {"model_id"},
     "federation.equivocation": {"log_origin", "evidence_id"},
+    "federation.remote_access": {"log_origin", "remote_event_id"},
+    "scan.deidentified": {"scan_id", "profile"},
 }
 
 

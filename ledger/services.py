@@ -289,7 +289,7 @@ def rotate_keys(*, algorithms=LOG_ALGORITHMS) -> list[uuid.UUID]:
     """Retire the active keys, make new ones and record a `key.rotated` event for each."""
     events = []
     with transaction.atomic():
-        _lock_head()
+        lock_head()
         for alg in algorithms:
             old = active_key(alg)
             if old is not None:
@@ -310,7 +310,7 @@ def rotate_keys(*, algorithms=LOG_ALGORITHMS) -> list[uuid.UUID]:
 # --- appending (worker) ----------------------------------------------------------------------
 
 
-def _lock_head() -> Head:
+def lock_head() -> Head:
     """Take the appenders' lock and read the head row. Must run inside a transaction.
 
     PostgreSQL: ``SELECT ... FOR UPDATE`` on the single head row (one query). SQLite has
@@ -337,7 +337,7 @@ def _now_text() -> str:
 def append_pending(*, max_batch: int = 256) -> int:
     """Sign and append up to `max_batch` pending events in one transaction; returns how many."""
     with transaction.atomic():
-        head = _lock_head()
+        head = lock_head()
         pending = list(PendingEvent.objects.order_by("id")[:max_batch])
         if not pending:
             return 0
@@ -465,7 +465,7 @@ def create_checkpoint(*, force: bool = False, max_age: int | None = None) -> Che
     periodic task). `force`: also when the size did not change (e.g. after key rotation).
     """
     with transaction.atomic():
-        head = _lock_head()
+        head = lock_head()
         last = Checkpoint.objects.order_by("-id").first()
         if last is not None and not force:
             if last.tree_size == head.size:

@@ -5,6 +5,8 @@ lands in the patient's access history (AccessEvent, with names, for the patient'
 on the ledger (`scan.accessed` / `access.denied`, pseudonymous ids and codes only).
 """
 
+import dataclasses
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -73,4 +75,4 @@ def authorize(
             breakglass=decision.breakglass,
             ledger_event_id=event_id,
         )
-    return decision
+    return dataclasses.replace(decision, event_id=event_id)

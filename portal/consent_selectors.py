@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.models import BreakGlass, Consent, ConsentStatus, Role, User, UserKeyPair
-from portal.policy import consent_covers_scan
+from portal.policy import ORGANISATION_ROLES, consent_covers_scan
 
 
 def consent_readers(consent: Consent) -> list[User]:
@@ -111,14 +111,16 @@ def readers_for_scan(scan, at=None) -> list[User]:
 
 def patient_consents(patient: User):
     """Every version, newest first, for the patient's consent pages."""
-    return Consent.objects.filter(patient=patient).select_related("grantee_user", "grantee_org")
+    return Consent.objects.filter(patient=patient).select_related(
+        "grantee_user__remote_clinician__peer", "grantee_org"
+    )
 
 
 def patients_of(actor: User, at=None):
     """Patients with an active consent for `actor` (or the actor's organisation), with those consents."""
     at = at or timezone.now()
     grantee = Q(grantee_user=actor)
-    if actor.role == Role.CLINICIAN and actor.organisation_id:
+    if actor.role in ORGANISATION_ROLES and actor.organisation_id:
         grantee |= Q(grantee_org_id=actor.organisation_id)
     consents = (
         Consent.objects.filter(

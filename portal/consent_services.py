@@ -27,8 +27,10 @@ from portal.models import (
     Role,
     ScopeKind,
     User,
+    UserKeyPair,
 )
 from portal.models.consent import TERM_FIELDS
+from portal.policy import GRANTEE_ROLES
 
 # what a new version of a contract carries over from the previous one
 VERSIONED_FIELDS = ["series", "patient", *TERM_FIELDS, "policy_text"]
@@ -176,10 +178,17 @@ def consent_grant(
         raise ConsentError("Only the patient can grant access to their own scans.", 403)
     if (grantee_user is None) == (grantee_org is None):
         raise ConsentError("Choose exactly one grantee: a clinician, an organisation or an API client.")
-    if grantee_user is not None and grantee_user.role not in (Role.CLINICIAN, Role.API_CLIENT):
-        raise ConsentError("The grantee must be a clinician or a registered API client.")
+    if grantee_user is not None and grantee_user.role not in GRANTEE_ROLES:
+        raise ConsentError(
+            "The grantee must be a clinician (of this hospital or of a peer) or a registered API client."
+        )
     if grantee_user is not None and not grantee_user.is_active:
         raise ConsentError("That grantee's account is not active.")
+    if grantee_user is not None and grantee_user.role == Role.REMOTE_CLINICIAN:
+        # the data keys are wrapped for the public key from the peer's signed directory;
+        # generating a key pair here instead would lock the clinician out of what they get
+        if not UserKeyPair.objects.filter(user=grantee_user).exists():
+            raise ConsentError("That clinician's hospital has not published a key for them yet.")
     actions = _clean_choices(actions, Action, "action")
     purposes = _clean_choices(purposes, Purpose, "purpose of use")
     if scope_kind not in ScopeKind.values:

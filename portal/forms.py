@@ -6,9 +6,26 @@ from django.utils import timezone
 from portal.models import Action, Organisation, Purpose, Role, ScopeKind, User
 
 
+def _remote_clinicians():
+    """Clinicians of trusted peer nodes, as synced from their signed directories (shadow users
+    with the public key the peer published), "Dr X at hospital B" first by hospital."""
+    return (
+        User.objects.filter(
+            role=Role.REMOTE_CLINICIAN,
+            is_active=True,
+            keypair__isnull=False,
+            remote_clinician__active=True,
+            remote_clinician__peer__trusted=True,
+        )
+        .select_related("remote_clinician__peer")
+        .order_by("remote_clinician__organisation", "remote_clinician__display_name")
+    )
+
+
 class GrantForm(forms.Form):
     grantee = forms.ChoiceField(
-        label="Who may access", help_text="A clinician, a whole organisation, or an API client."
+        label="Who may access",
+        help_text="A clinician (of this hospital or of another), a whole organisation, or an API client.",
     )
     actions = forms.MultipleChoiceField(
         label="What they may do",
@@ -56,6 +73,9 @@ class GrantForm(forms.Form):
         choices += [
             (f"org:{o.pk}", f"{o.name} (all its clinicians)") for o in Organisation.objects.order_by("name")
         ]
+        remote = [(f"user:{u.pk}", u.display_name()) for u in _remote_clinicians()]
+        if remote:
+            choices.append(("Clinicians at other hospitals (from their signed directories)", remote))
         self.fields["grantee"].choices = [("", "Choose…")] + choices
         from imaging import consent_port
 

@@ -12,7 +12,7 @@ from django.db.models import Q, Subquery
 
 from core import keyvault
 from crypto import hybrid_kem
-from portal.models import User, UserKeyPair, WrappedKey
+from portal.models import Role, User, UserKeyPair, WrappedKey
 
 
 class KeyAccessError(Exception):
@@ -31,12 +31,22 @@ def _wrap_context_id(object_id: uuid.UUID, reader_id) -> bytes:
     return f"qmedchain.datakey:{object_id}:{reader_id if reader_id is not None else 'system'}".encode()
 
 
+def wrap_context(object_id: uuid.UUID, reader: User | None) -> bytes:
+    """What a wrap of `object_id` for `reader` is bound to: a peer's clinician unwraps with it
+    at their own node (the node API hands it over with the wrap)."""
+    return _wrap_context(object_id, reader)
+
+
 def keypair_for(reader: User | None) -> UserKeyPair:
-    """The reader's key pair (the system's for None), created on first use."""
+    """The reader's key pair (the system's for None), created on first use. A remote
+    clinician's is never created here: only its node holds the private key, and its public
+    key comes from that node's signed directory (`set_remote_public_key`)."""
     lookup = {"user": reader} if reader else {"is_system": True}
     existing = UserKeyPair.objects.filter(**lookup).first()
     if existing:
         return existing
+    if reader is not None and reader.role == Role.REMOTE_CLINICIAN:
+        raise KeyAccessError("a remote clinician's key comes from its node's directory; none is known")
     public, private = hybrid_kem.generate_keypair()
     fingerprint = hybrid_kem.key_fingerprint(public)
     try:
@@ -50,6 +60,24 @@ def keypair_for(reader: User | None) -> UserKeyPair:
             )
     except IntegrityError:  # another process created it first
         return UserKeyPair.objects.get(**lookup)
+
+
+def set_remote_public_key(user: User, public_key: bytes) -> UserKeyPair:
+    """Store (or replace) the public key a remote clinician's node published for it, with no
+    private key. ValueError for a key that is not a hybrid public key."""
+    if user.role != Role.REMOTE_CLINICIAN:
+        raise ValueError("only a remote clinician's public key comes from elsewhere")
+    fingerprint = hybrid_kem.key_fingerprint(public_key)  # checks the key's form
+    row, _ = UserKeyPair.objects.update_or_create(
+        user=user,
+        defaults={
+            "is_system": False,
+            "public_key": public_key,
+            "sealed_private_key": b"",
+            "fingerprint": fingerprint,
+        },
+    )
+    return row
 
 
 def wrap_for(*, object_id: uuid.UUID, patient: User, data_key: bytes, reader: User | None) -> WrappedKey:
@@ -146,6 +174,8 @@ def unwrap_columns(*, object_id: uuid.UUID, reader: User | None, wrapped, sealed
         raise KeyAccessError("no data key is wrapped for this reader")
     if sealed is None:
         raise KeyAccessError("the reader has no key pair")
+    if not bytes(sealed):
+        raise KeyAccessError("the reader's private key is held by its own node, not here")
     private = keyvault.unseal(bytes(sealed), context=_seal_context(fingerprint))
     try:
         return hybrid_kem.unwrap(private, bytes(wrapped), context=_wrap_context(object_id, reader))
@@ -170,3 +200,18 @@ def unwrap_for(*, object_id: uuid.UUID, reader: User | None) -> bytes:
 def delete_wraps(*, reader: User, object_ids) -> int:
     deleted, _ = WrappedKey.objects.filter(reader=reader, object_id__in=list(object_ids)).delete()
     return deleted
+
+
+def unwrap_received(*, reader: User, wrapped: bytes, context: bytes) -> bytes:
+    """A data key that another node wrapped for `reader`'s published public key (its signed
+    directory entry there), bound to that node's `context`: the clinician's side of the
+    exchange (`federation.remote`). KeyAccessError when this node holds no private key for
+    the reader or the wrap does not open with it."""
+    keypair = UserKeyPair.objects.filter(user=reader).values_list("sealed_private_key", "fingerprint").first()
+    if keypair is None or not bytes(keypair[0]):
+        raise KeyAccessError("this node holds no private key for the reader")
+    private = keyvault.unseal(bytes(keypair[0]), context=_seal_context(keypair[1]))
+    try:
+        return hybrid_kem.unwrap(private, bytes(wrapped), context=context)
+    except hybrid_kem.UnwrapError as exc:
+        raise KeyAccessError("the wrapped data key failed authentication") from exc

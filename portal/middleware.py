@@ -16,7 +16,7 @@ class SecondFactorRequiredMiddleware:
     """Users with a TOTP device, and every user of a role in QMC_2FA_REQUIRED_ROLES, reach
     nothing but the 2FA pages until they have verified a second factor this session.
 
-    API requests are refused with 403 rather than redirected.
+    API and DICOMweb requests are refused with 403 rather than redirected.
     """
 
     def __init__(self, get_response):
@@ -30,7 +30,7 @@ class SecondFactorRequiredMiddleware:
             has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
             if not has_device and not second_factor_required(user):
                 return self.get_response(request)
-            if request.path.startswith("/api/"):
+            if request.path.startswith(("/api/", "/dicomweb/")):  # protocol clients: no redirect
                 from django.http import JsonResponse
 
                 return JsonResponse(

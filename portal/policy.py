@@ -11,6 +11,7 @@ revoke) or a scan (anything with `.patient`, `.id`, `.modality`, `.study_date`,
 `.created_at`: view, download).
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,13 @@ REQUIRED_GRANT = {"list": "view", "view": "view", "download": "download", "uploa
 BREAKGLASS_ACTIONS = {"list", "view", "download"}
 # break-glass is for treating the patient in an emergency, never for research or anything else
 BREAKGLASS_PURPOSES = {"TREAT", "ETREAT"}
+# who may hold a consent: a clinician here, a clinician of a peer node (its shadow user here,
+# federation.RemoteClinician) or a registered API client
+GRANTEE_ROLES = (Role.CLINICIAN, Role.REMOTE_CLINICIAN, Role.API_CLIENT)
+# whose requests an organisation's consents cover: its clinicians, and its DICOM node (the
+# identity its modalities and PACS store and search as, imaging.dimse), which holds no consent
+# of its own
+ORGANISATION_ROLES = (Role.CLINICIAN, Role.DICOM_NODE)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class Decision:
     status_code: int = 200  # what a refusal becomes: 404 hides existence, 403 explains
     consent: Consent | None = None
     breakglass: BreakGlass | None = None
+    event_id: uuid.UUID | None = None  # the ledger event that recorded it (set by access.authorize)
 
     @property
     def consent_version(self) -> int | None:
@@ -60,7 +69,7 @@ def _patient_of(resource) -> User:
 def consents_for(actor: User, patient: User):
     """Current-version consents of `patient` whose grantee is the actor or the actor's organisation."""
     grantee = Q(grantee_user=actor)
-    if actor.organisation_id and actor.role == Role.CLINICIAN:
+    if actor.organisation_id and actor.role in ORGANISATION_ROLES:
         grantee |= Q(grantee_org_id=actor.organisation_id)
     return Consent.objects.filter(grantee, patient=patient, is_current=True).select_related("grantee_org")
 
@@ -162,7 +171,7 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
         return allow("owner", "Your own data.")
     if action in OWNER_ONLY_ACTIONS:
         return deny("owner_only", HIDDEN, 404)
-    if actor.role not in (Role.CLINICIAN, Role.API_CLIENT):
+    if actor.role not in GRANTEE_ROLES and actor.role not in ORGANISATION_ROLES:
         return deny("role_not_permitted", HIDDEN, 404)
 
     failures = []

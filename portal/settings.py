@@ -32,6 +32,9 @@ SECRET_KEY = env_or_generated("SECRET_KEY", VAR_DIR, production=PRODUCTION, nbyt
 QMC_MASTER_KEY = env_or_generated("QMC_MASTER_KEY", VAR_DIR, production=PRODUCTION)
 # keyed HMAC for pseudonymous patient ids on the ledger (derived from the master key if unset)
 QMC_PSEUDONYM_KEY = os.environ.get("QMC_PSEUDONYM_KEY", "")
+# keyed HMAC for the pseudonymous UIDs and patient IDs of de-identified research instances
+# (imaging.research; one key per recipient is derived from it); derived from the master key if unset
+QMC_DEID_KEY = os.environ.get("QMC_DEID_KEY", "")
 
 # opt-in (DEBUG=1): its pages show the URLconf and settings to anyone who asks
 DEBUG = env_bool("DEBUG", False)
@@ -243,6 +246,18 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 
+# --- DICOM and DICOMweb (imaging/dicom, imaging/dicomweb) ---
+# root of the UIDs the portal makes (the secondary captures of PNG/JPEG uploads): an OID of our
+# own under 2.25 (derived from a UUID, ISO/IEC 9834-8, no registration); a registered root may replace it
+QMC_DICOM_UID_ROOT = os.environ.get("QMC_DICOM_UID_ROOT", "2.25.146476958164168800025404343699618027770.")
+# origins (scheme://host[:port]) whose pages may call /dicomweb from the browser; none by default
+QMC_DICOMWEB_CORS_ORIGINS = [
+    o.strip() for o in os.environ.get("QMC_DICOMWEB_CORS_ORIGINS", "").split(",") if o.strip()
+]
+QMC_DICOMWEB_MAX_STOW_BYTES = int(
+    os.environ.get("QMC_DICOMWEB_MAX_STOW_BYTES", str(4 * QMC_MAX_UPLOAD_BYTES))
+)
+QMC_DICOMWEB_MAX_RESULTS = int(os.environ.get("QMC_DICOMWEB_MAX_RESULTS", "1000"))  # QIDO page cap
 
 # --- Celery: settings that keep work from being lost (ARCHITECTURE.md) ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -330,6 +345,13 @@ CELERY_BEAT_SCHEDULE["federation-push-pending"] = {
     "task": "federation.push_pending",
     "schedule": FEDERATION_PUSH_SECONDS,
     "options": {"expires": FEDERATION_PUSH_SECONDS},
+}
+# sync the peers' signed clinician directories: the remote clinicians patients here may grant
+FEDERATION_DIRECTORY_SECONDS = float(os.environ.get("FEDERATION_DIRECTORY_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE["federation-sync-directories"] = {
+    "task": "federation.sync_directories",
+    "schedule": FEDERATION_DIRECTORY_SECONDS,
+    "options": {"expires": FEDERATION_DIRECTORY_SECONDS},
 }
 # add-checkpoint requests a client address may make per minute (federation/views_protocol.py)
 FEDERATION_WITNESS_PER_MINUTE = int(os.environ.get("QMC_WITNESS_PER_MINUTE", "600"))

@@ -51,6 +51,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("ledger/", include("ledger.urls")),
     path("scans/", include("imaging.urls")),
+    path("dicomweb/", include("imaging.dicomweb.urls")),  # DICOMweb (PS3.18)
     path("lab/", include("lab.urls")),
     # OAuth 2.0 for third-party clients: token, revocation, introspection only (portal/oauth.py)
     path("o/", include((oauth.urlpatterns, "oauth2_provider"))),

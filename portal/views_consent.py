@@ -78,9 +78,9 @@ def revoke(request, series):
 def access_history(request):
     _role_required(request, Role.PATIENT)
     events = list(
-        AccessEvent.objects.filter(patient=request.user).select_related("actor", "consent", "breakglass")[
-            :100
-        ]
+        AccessEvent.objects.filter(patient=request.user).select_related(
+            "actor__remote_clinician__peer", "consent", "breakglass"
+        )[:100]
     )
     statuses = consent_selectors.receipt_statuses([e.ledger_event_id for e in events if e.ledger_event_id])
     for event in events:

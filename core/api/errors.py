@@ -37,10 +37,10 @@ class ApiError(exceptions.APIException):
         self.status_code = status_code
 
 
-def problem(status_code: int, detail, *, errors=None, headers=None) -> Response:
+def problem(status_code: int, detail, *, errors=None, headers=None, title: str | None = None) -> Response:
     body = {
         "type": "about:blank",
-        "title": TITLES.get(status_code, "Error"),
+        "title": title or TITLES.get(status_code, "Error"),
         "status": status_code,
         "detail": detail,
     }
@@ -93,4 +93,6 @@ def problem_exception_handler(exc, context):
     headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and "Retry-After" not in headers:
         headers["Retry-After"] = "60"
-    return problem(response.status_code, detail, errors=errors, headers=headers)
+    # an exception may name its own problem title (e.g. federation.api_auth's refusals)
+    title = getattr(exc, "problem_title", None)
+    return problem(response.status_code, detail, errors=errors, headers=headers, title=title)

@@ -12,13 +12,13 @@ Around them:
     claim     the UPDATE that claims and counts a delivery
     leases    heartbeats and the sweep that dispatches stalled scans again
     broker    publish a scan's message, read the queue's backlog
-    read      decrypt a stored object for a reader
+    read      decrypt a stored object for a reader (whole, or streamed chunk by chunk)
     faults    fault injection for the reliability tests (off unless ``QMC_FAULTS``)
 """
 
 from imaging.pipeline.diagnose import qwalk_fingerprint, qwalk_message
 from imaging.pipeline.prepare import GhostResult, ghost_acquire, ghost_seed
-from imaging.pipeline.read import decrypt_object, read_object
+from imaging.pipeline.read import decrypt_object, read_object, stream_object
 from imaging.pipeline.record import ledger_payload, manifest, manifest_sha256
 from imaging.pipeline.runner import MAX_ATTEMPTS, MAX_RETRIES, requeue_stalled, run
 from imaging.pipeline.status import (
@@ -53,4 +53,5 @@ __all__ = [
     "read_object",
     "requeue_stalled",
     "run",
+    "stream_object",
 ]

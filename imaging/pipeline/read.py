@@ -5,6 +5,9 @@ optional SIMULATED NEQR layer removed)."""
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from crypto import envelope
@@ -14,10 +17,10 @@ from imaging.pipeline.status import DERIVED_KINDS
 from imaging.storage import BlobCorrupted, BlobStore
 
 
-def _unwrap_and_decrypt(obj: ScanObject, *, reader: Any, store: BlobStore | None) -> tuple[bytes, bytes]:
-    """(data key, plaintext) of one stored object: key unwrapped for `reader` (with the
-    wrap read along with `obj` when it was, see `prepare.read_original`), blob fetched, its
-    SHA-256 checked, AES-256-GCM decrypted."""
+def _unwrap_and_fetch(obj: ScanObject, *, reader: Any, store: BlobStore | None) -> tuple[bytes, bytes]:
+    """(data key, ciphertext) of one stored object: key unwrapped for `reader` (with the wrap
+    read along with `obj` when it was, see `prepare.read_original`), blob fetched and its
+    SHA-256 checked against the one recorded when it was stored."""
     from portal.keys import unwrap_columns, unwrap_for
 
     if hasattr(obj, "wrapped"):
@@ -33,7 +36,27 @@ def _unwrap_and_decrypt(obj: ScanObject, *, reader: Any, store: BlobStore | None
     blob = (store or blobs.store()).get(obj.cid)
     if hashlib.sha256(blob).hexdigest() != obj.ciphertext_sha256:
         raise BlobCorrupted(f"ciphertext of {obj.kind} does not match its recorded SHA-256")
+    return key, blob
+
+
+def _unwrap_and_decrypt(obj: ScanObject, *, reader: Any, store: BlobStore | None) -> tuple[bytes, bytes]:
+    """(data key, plaintext) of one stored object (`_unwrap_and_fetch`, then AES-256-GCM)."""
+    key, blob = _unwrap_and_fetch(obj, reader=reader, store=store)
     return key, envelope.decrypt(blob, key, object_id=str(obj.id), kind=obj.kind, version=obj.version)
+
+
+def stream_object(obj: ScanObject, *, reader: Any = None, store: BlobStore | None = None) -> Iterator[bytes]:
+    """The plaintext of one stored object in its envelope's chunks (DICOMweb streams originals
+    this way: memory of one chunk besides the ciphertext, nothing written to disk). The key is
+    unwrapped and the ciphertext's recorded SHA-256 checked before this returns, so a chunk
+    handed on cannot be followed by an integrity failure of the data; the first chunk is
+    decrypted here too, so a key that does not open the object fails now, not mid-response."""
+    key, blob = _unwrap_and_fetch(obj, reader=reader, store=store)
+    chunks = envelope.decrypt_chunks(
+        io.BytesIO(blob), key, object_id=str(obj.id), kind=obj.kind, version=obj.version
+    )
+    first = next(chunks, b"")
+    return itertools.chain((first,), chunks)
 
 
 def decrypt_object(obj: ScanObject, *, reader: Any = None, store: BlobStore | None = None) -> bytes:

@@ -22,6 +22,11 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Administrator"
     # a registered third-party system; its OAuth2 application acts as this user
     API_CLIENT = "api_client", "Third-party API client"
+    # a clinician of a peer node (federation.RemoteClinician): no password, a public key only
+    REMOTE_CLINICIAN = "remote_clinician", "Clinician at a peer node"
+    # an organisation's modalities and PACS speaking DIMSE (imaging.dimse): no password, never
+    # logs in; the organisation's consents cover it as they cover its clinicians
+    DICOM_NODE = "dicom_node", "DICOM node of an organisation"
 
 
 class User(AbstractUser):
@@ -58,10 +63,18 @@ class User(AbstractUser):
         return self.role == Role.API_CLIENT
 
     @property
+    def is_remote_clinician(self) -> bool:
+        return self.role == Role.REMOTE_CLINICIAN
+
+    @property
     def is_portal_admin(self) -> bool:
         return self.role == Role.ADMIN
 
     def display_name(self) -> str:
+        if self.role == Role.REMOTE_CLINICIAN:
+            remote = getattr(self, "remote_clinician", None)
+            if remote is not None:
+                return f"{remote.display_name} at {remote.hospital_name}"
         return self.get_full_name() or self.username
 
 

@@ -46,6 +46,97 @@ client_none          404   out       403    404    404    404       404      404
 client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
 """
 
+# DICOMweb (/dicomweb, imaging/dicomweb): searches answer in/out (is Alice's CT study, series or
+# instance among the results), retrievals a status, STOW a status (dw_stow names Alice with
+# ?patient=; dw_stow_study stores into her CT's study). A research purpose reads de-identified
+# instances under its own pseudonymous UIDs (the columns' UIDs are pseudonymised for it): the
+# policy refuses client_wrong_purpose (a TREAT consent) and records it; it stores nothing.
+DICOMWEB_MATRIX = """
+actor                dw_studies dw_series dw_instances dw_study_series dw_study_instances dw_series_instances dw_study dw_study_meta dw_series_get dw_series_meta dw_instance dw_instance_meta dw_frames dw_rendered dw_frame_rendered dw_thumbnail dw_stow dw_stow_study
+patient              in         in        in           in              in                 in                  200      200           200           200            200         200              200       200         200               200          200     200
+other_patient        out        out       out          out             out                out                 404      404           404           404            404         404              404       404         404               404          404     200
+clinician_consent    in         in        in           in              in                 in                  200      200           200           200            200         200              200       200         200               200          200     200
+clinician_none       out        out       out          out             out                out                 404      404           404           404            404         404              404       404         404               404          404     404
+auditor              out        out       out          out             out                out                 404      404           404           404            404         404              404       404         404               404          404     404
+anonymous            401        401       401          401             401                401                 401      401           401           401            401         401              401       401         401               401          401     401
+client_consent       in         in        in           in              in                 in                  200      200           200           200            200         200              200       200         200               200          403     403
+client_wrong_purpose out        out       out          out             out                out                 403      403           403           403            403         403              403       403         403               403          403     403
+client_no_scope      403        403       403          403             403                403                 403      403           403           403            403         403              403       403         403               403          403     403
+client_none          out        out       out          out             out                out                 404      404           404           404            404         404              404       404         404               404          404     404
+client_revoked       out        out       out          out             out                out                 403      403           403           403            403         403              403       403         403               403          403     403
+"""
+
+# FHIR beside DICOMweb (imaging/fhir_views.py): the ImagingStudy of Alice's DICOM study and the
+# DiagnosticReport of her diagnosed scan. A research purpose is refused before any lookup (the
+# resources are identified; research reads de-identified DICOM).
+FHIR_MATRIX = """
+actor                fhir_study fhir_report
+patient              200        200
+other_patient        404        404
+clinician_consent    200        200
+clinician_none       404        404
+auditor              404        404
+anonymous            401        401
+client_consent       200        200
+client_wrong_purpose 403        403
+client_no_scope      403        403
+client_none          404        404
+client_revoked       403        403
+"""
+
+# The viewer page (imaging/viewer_views.py): like the scan page, for the study of Alice's DICOM
+# scan (the page reads the study's identity for clinicians; the viewer's DICOMweb calls are above).
+VIEWER_MATRIX = """
+actor                w_viewer
+patient              200
+other_patient        404
+clinician_consent    200
+clinician_none       404
+auditor              404
+anonymous            login
+client_consent       login
+client_wrong_purpose login
+client_no_scope      login
+client_none          login
+client_revoked       login
+"""
+
+# The DICOM reconciliation queue (imaging/dimse/views.py): a clinician of the receiving
+# organisation sees the instances its peers sent for no known patient and attaches one to a
+# patient they may upload for (Alice; the instance waits in the queue of the consenting doctor's
+# organisation). Another organisation's clinician has an empty queue and no such instance.
+DIMSE_MATRIX = """
+actor                w_reconcile w_reconcile_attach
+patient              403         403
+other_patient        403         403
+clinician_consent    200         302
+clinician_none       200         404
+auditor              403         403
+anonymous            login       login
+client_consent       login       login
+client_wrong_purpose login       login
+client_no_scope      login       login
+client_none          login       login
+client_revoked       login       login
+"""
+
+# The node API (/federation/v1/, federation/node_api.py) answers only requests signed by a peer
+# node's key: no session or bearer token opens it (its node callers: NODE_MATRIX below).
+NODE_API_LOCAL = """
+actor                node_shared node_scan node_object node_receipt
+patient              401         401       401         401
+other_patient        401         401       401         401
+clinician_consent    401         401       401         401
+clinician_none       401         401       401         401
+auditor              401         401       401         401
+anonymous            401         401       401         401
+client_consent       401         401       401         401
+client_wrong_purpose 401         401       401         401
+client_no_scope      401         401       401         401
+client_none          401         401       401         401
+client_revoked       401         401       401         401
+"""
+
 # column -> (URL name, method, path kwargs from the world, query/body builder)
 OPS = {
     "scans": ("imaging-api:scans", "get", {}, lambda w: {"patient": str(w["alice"].pk)}),
@@ -87,6 +178,58 @@ OPS = {
     "receipts": ("api-receipts", "get", {}, None),
     "receipt": ("api-receipt", "get", {"event_id": "scan_entry"}, None),
 }
+_STUDY = {"study": "dw_study"}
+_SERIES = {**_STUDY, "series": "dw_series"}
+_INSTANCE = {**_SERIES, "instance": "dw_sop"}
+OPS.update(
+    {
+        "dw_studies": ("dicomweb:studies", "get", {}, None),
+        "dw_series": ("dicomweb:series", "get", {}, None),
+        "dw_instances": ("dicomweb:instances", "get", {}, None),
+        "dw_study_series": ("dicomweb:study-series", "get", _STUDY, None),
+        "dw_study_instances": ("dicomweb:study-instances", "get", _STUDY, None),
+        "dw_series_instances": ("dicomweb:series-instances", "get", _SERIES, None),
+        "dw_study": ("dicomweb:study", "get", _STUDY, None),
+        "dw_study_meta": ("dicomweb:study-metadata", "get", _STUDY, None),
+        "dw_series_get": ("dicomweb:series-retrieve", "get", _SERIES, None),
+        "dw_series_meta": ("dicomweb:series-metadata", "get", _SERIES, None),
+        "dw_instance": ("dicomweb:instance", "get", _INSTANCE, None),
+        "dw_instance_meta": ("dicomweb:instance-metadata", "get", _INSTANCE, None),
+        "dw_frames": ("dicomweb:frames", "get", {**_INSTANCE, "frames": "dw_frame"}, None),
+        "dw_rendered": ("dicomweb:instance-rendered", "get", _INSTANCE, None),
+        "dw_frame_rendered": ("dicomweb:frames-rendered", "get", {**_INSTANCE, "frames": "dw_frame"}, None),
+        "dw_thumbnail": ("dicomweb:instance-thumbnail", "get", _INSTANCE, None),
+        "dw_stow": ("dicomweb:studies", "post", {}, "stow"),
+        "dw_stow_study": ("dicomweb:study", "post", _STUDY, "stow_study"),
+    }
+)
+OPS.update(
+    {
+        "node_shared": ("node-api-shared", "get", {}, None),
+        "node_scan": ("node-api-scan", "get", {"scan_id": "scan"}, None),
+        "node_object": ("node-api-object", "get", {"object_id": "scan_original"}, None),
+        "node_receipt": ("node-api-receipt", "get", {"event_id": "scan_entry"}, None),
+    }
+)
+OPS["fhir_study"] = ("imaging-api:fhir-imaging-study", "get", {"study_id": "fhir_study"}, None)
+OPS["fhir_report"] = ("imaging-api:fhir-diagnostic-report", "get", {"scan_id": "scan"}, None)
+OPS["w_viewer"] = ("imaging:viewer", "get", {"scan_id": "dw_scan"}, None)
+OPS["w_reconcile"] = ("imaging:reconcile", "get", {}, None)
+OPS["w_reconcile_attach"] = (
+    "imaging:reconcile-attach",
+    "post",
+    {"pending_id": "pending"},
+    lambda w: {"patient": str(w["alice"].pk), "confirm": "yes"},
+)
+# DICOMweb searches: (tag, world key) of the UID whose presence in the results is the answer
+DICOM_LIST_MEMBER = {
+    "dw_studies": ("0020000D", "dw_study"),
+    "dw_series": ("0020000E", "dw_series"),
+    "dw_instances": ("00080018", "dw_sop"),
+    "dw_study_series": ("0020000E", "dw_series"),
+    "dw_study_instances": ("00080018", "dw_sop"),
+    "dw_series_instances": ("00080018", "dw_sop"),
+}
 # a list column answers in/out: is this object of Alice's in the results?
 LIST_MEMBER = {
     "scans_all": lambda w: str(w["scan"].id),
@@ -105,6 +248,12 @@ RECORDED = {"scans", "upload", "detail", "diagnosis", "original", "preview"} | {
     "lab_api_run",
     "lab_api_figure",
 }
+# every DICOMweb retrieval and store decides (and records) each instance or the upload; a
+# search records one `list` per patient it looks at, so only when the caller has candidates
+RECORDED |= {op for op in OPS if op.startswith("dw_")} - set(DICOM_LIST_MEMBER)
+RECORDED |= {"fhir_study", "fhir_report"}
+# refused for a research purpose before anything is looked up (nothing to record)
+RESEARCH_REFUSED = {"dw_stow", "dw_stow_study", "fhir_study", "fhir_report"}
 
 # URL patterns under the patient-data prefixes that do not touch patient data
 NOT_PATIENT_DATA = {
@@ -126,6 +275,9 @@ PATIENT_DATA_PREFIXES = (
     "lab/runs/",
     "api/v1/lab/runs",
     "api/v1/receipts",
+    "dicomweb/",
+    "federation/v1/",
+    "api/v1/fhir/",
 )
 
 
@@ -135,7 +287,30 @@ def parse(table: str) -> dict[str, dict[str, str]]:
     return {row[0]: dict(zip(header, row[1:], strict=True)) for row in lines[1:]}
 
 
-EXPECTED = parse(MATRIX)
+def _before_revocations(base: dict, extra: dict) -> dict:
+    """The columns of `extra` put before the revocations, which are run last."""
+    out = {}
+    for actor, row in base.items():
+        names = list(row)
+        cut = names.index("revoke")
+        out[actor] = {**{k: row[k] for k in names[:cut]}, **extra[actor], **{k: row[k] for k in names[cut:]}}
+    return out
+
+
+def _side_by_side(*tables: dict) -> dict:
+    return {actor: {k: v for table in tables for k, v in table[actor].items()} for actor in tables[0]}
+
+
+EXPECTED = _before_revocations(
+    parse(MATRIX),
+    _side_by_side(
+        parse(DICOMWEB_MATRIX),
+        parse(FHIR_MATRIX),
+        parse(NODE_API_LOCAL),
+        parse(VIEWER_MATRIX),
+        parse(DIMSE_MATRIX),
+    ),
+)
 
 
 def _neqr_scan(patient, *, uploader):
@@ -158,6 +333,47 @@ def _neqr_scan(patient, *, uploader):
     obj.ciphertext_sha256 = hashlib.sha256(ciphertext).hexdigest()
     obj.save(update_fields=["cid", "ciphertext_sha256"])
     return scan
+
+
+def _pending_instance(organisation):
+    """A DICOM instance one of `organisation`'s peers sent for a Patient ID linked to no one:
+    waiting in its reconciliation queue (imaging.dimse)."""
+    from imaging.dimse.services import instance_receive
+    from imaging.models import DicomPeer, PendingInstance
+    from tests.imaging.dicomweb.conftest import frame_pixels, make_dicom
+
+    peer = DicomPeer.objects.create(organisation=organisation, ae_title="MATRIX-PEER")
+    received = instance_receive(peer=peer, data=make_dicom(seed="matrix-pending", pixels=frame_pixels(1)))
+    return PendingInstance.objects.get(pk=received.pending_id)
+
+
+def _dicom_scan(patient, *, uploader):
+    """A DICOM (pydicom's CT_small) uploaded through the real upload path: filed in a study and
+    series, its original stored and its key wrapped for the readers of the moment."""
+    from imaging.services import scan_upload
+    from tests.imaging.conftest import dicom_bytes
+
+    return scan_upload(
+        uploader=uploader, patient=patient, file=dicom_bytes("CT_small.dcm"), file_name="ct.dcm"
+    )
+
+
+def _stow(http, url: str, w, headers: dict, *, into_study: bool):
+    """STOW-RS of one new instance (a fresh SOP Instance UID every call)."""
+    import uuid
+
+    from imaging.dicom import multipart
+    from tests.imaging.dicomweb.conftest import frame_pixels, make_dicom
+
+    seed = uuid.uuid4().hex
+    if into_study:
+        data = make_dicom(seed=seed, study=w["dw_study"], series=w["dw_series"], pixels=frame_pixels(1))
+    else:
+        data = make_dicom(seed=seed, pixels=frame_pixels(1))
+        url += f"?patient={w['alice'].pk}"
+    body = multipart.encode([("application/dicom", data)], "matrix-boundary")
+    content_type = 'multipart/related; type="application/dicom"; boundary=matrix-boundary'
+    return http.post(url, body, content_type=content_type, **headers)
 
 
 def _checkpointed_scan_entry(scan):
@@ -216,6 +432,8 @@ def world(db, client):
     neqr_scan = _neqr_scan(alice, uploader=doc)
     lab_run = _lab_run(alice, doc)
     scan_entry = _checkpointed_scan_entry(scan)
+    dicom_scan = _dicom_scan(alice, uploader=doc)
+    pending = _pending_instance(doc.organisation)
     emergency_doc = ClinicianFactory()
     bg = breakglass_open(clinician=emergency_doc, patient=alice, reason="unconscious in the ED")
     return {
@@ -228,7 +446,15 @@ def world(db, client):
         "breakglass": bg,
         "lab_run": lab_run,
         "scan_entry": scan_entry,
+        "scan_original": scan.blobs.get(kind="original"),
         "client": client,
+        "dw_study": dicom_scan.series.study.study_instance_uid,
+        "dw_series": dicom_scan.series.series_instance_uid,
+        "dw_sop": dicom_scan.sop_instance_uid,
+        "dw_scan": dicom_scan.pk,
+        "dw_frame": "1",
+        "fhir_study": str(dicom_scan.series.study_id),
+        "pending": pending,
     }
 
 
@@ -244,7 +470,8 @@ def _as(actor: str, w) -> dict:
     }
     if actor in tokens:
         key, scope, extra = tokens[actor]
-        client_id, secret, _ = w["clients"][key]
+        client_id, secret, user = w["clients"][key]
+        w["research_user"] = user if extra else None
         return {"HTTP_AUTHORIZATION": f"Bearer {fetch_token(http, client_id, secret, scope)}", **extra}
     if actor == "patient":
         http.force_login(w["alice"])
@@ -259,16 +486,31 @@ def _as(actor: str, w) -> dict:
     return {}
 
 
+def _pseudonymous(w, key: str) -> str:
+    """A DICOMweb UID as a research caller names it: its own pseudonym (imaging.research)."""
+    from imaging.research import pseudonym_uid, recipient_key
+
+    return pseudonym_uid(recipient_key(w["research_user"]), w[key])
+
+
 def _call(op: str, w, headers: dict):
     name, method, kwargs, body = OPS[op]
+    research = headers.get("HTTP_X_PURPOSE_OF_USE") == "HRESCH" and name.startswith("dicomweb:")
     url = reverse(
         name,
-        kwargs={k: getattr(w[v], "series", None) or getattr(w[v], "pk", w[v]) for k, v in kwargs.items()},
+        kwargs={
+            k: _pseudonymous(w, v)
+            if research and v in ("dw_study", "dw_series", "dw_sop")
+            else getattr(w[v], "series", None) or getattr(w[v], "pk", w[v])
+            for k, v in kwargs.items()
+        },
     )
     http = w["client"]
     if body == "upload":
         data = {"patient": str(w["alice"].pk), "file": SimpleUploadedFile("x.png", png(), "image/png")}
         return http.post(url, data, **headers)
+    if body in ("stow", "stow_study"):
+        return _stow(http, url, w, headers, into_study=body == "stow_study")
     if body == "grant":
         grantee = str(w["clients"]["b"][2].pk)
         data = {"grantee_user": grantee, "actions": ["view"], "purposes": ["TREAT"]}
@@ -280,6 +522,10 @@ def _call(op: str, w, headers: dict):
 def _outcome(op: str, response, w) -> str:
     if response.status_code == 302 and response["Location"].startswith(reverse("login")):
         return "login"
+    if op in DICOM_LIST_MEMBER and response.status_code == 200:
+        tag, key = DICOM_LIST_MEMBER[op]
+        found = {item[tag]["Value"][0] for item in response.json() if tag in item}
+        return "in" if w[key] in found else "out"
     if op in LIST_MEMBER and response.status_code == 200:
         ids = {str(row.get("id") or row.get("event_id")) for row in response.json()["results"]}
         return "in" if LIST_MEMBER[op](w) in ids else "out"
@@ -295,11 +541,13 @@ def test_matrix(actor, world):
         response = _call(op, world, headers)
         got[op] = _outcome(op, response, world)
         lab_outsider = op.startswith("lab_") and actor != "clinician_consent"
+        research_refused = op in RESEARCH_REFUSED and actor == "client_wrong_purpose"
         if (
             op in RECORDED
             and got[op] not in ("401", "login")
             and actor != "client_no_scope"
             and not lab_outsider
+            and not research_refused
         ):
             if AccessEvent.objects.count() == before:
                 unrecorded.append(op)
@@ -404,3 +652,124 @@ def test_network_matrix(actor, network):
 
 def test_network_matrix_table_is_complete():
     assert all(set(row) == set(NETWORK_OPS) for row in NETWORK_EXPECTED.values())
+
+
+# --- the node API (federation/node_api.py): node B's clinicians asking node A ------------------
+# Requests signed by B's node key for one of B's clinicians (tests/federation/sharing.py), except
+# `unsigned`. Alma granted: `remote_consent` view+download, `remote_view_only` view, `remote_revoked`
+# (revoked), `remote_expired` (expired), `remote_removed` (then B's directory dropped them: the
+# signature check refuses before the policy is asked); `remote_none` nothing. `node_preview` is
+# the scan's preview, `node_other_scan` a scan of a patient who granted nobody, `node_receipt`
+# the receipt of one of remote_consent's accesses. A cell is a status, or in/out for the list.
+
+NODE_MATRIX = """
+actor            node_shared node_scan node_object node_preview node_receipt node_other_scan
+remote_consent   in          200       200         200          200          404
+remote_view_only in          200       403         200          404          404
+remote_none      out         404       404         404          404          404
+remote_revoked   out         403       403         403          404          404
+remote_expired   out         403       403         403          404          404
+remote_removed   403         403       403         403          403          403
+unsigned         401         401       401         401          401          401
+"""
+NODE_EXPECTED = parse(NODE_MATRIX)
+NODE_OPS = {
+    "node_shared": ("node-api-shared", {}),
+    "node_scan": ("node-api-scan", {"scan_id": "scan"}),
+    "node_object": ("node-api-object", {"object_id": "original"}),
+    "node_preview": ("node-api-object", {"object_id": "preview"}),
+    "node_receipt": ("node-api-receipt", {"event_id": "access_event"}),
+    "node_other_scan": ("node-api-scan", {"scan_id": "other_scan"}),
+}
+# past the signature check, every one of these is decided by the policy and recorded
+NODE_RECORDED = {"node_scan", "node_object", "node_preview", "node_other_scan"}
+
+
+@pytest.fixture
+def node_world(db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portal.access import authorize
+    from portal.models import Consent
+    from tests.federation.sharing import leave_directory, sharing
+
+    names = {
+        "remote_view_only": "Vera Vik",
+        "remote_revoked": "Rita Ruiz",
+        "remote_expired": "Emil Eng",
+        "remote_removed": "Gus Gray",
+    }
+    s = sharing(settings, others=tuple(names.values()))
+    alma = s.patient
+    scan, _ = stored_scan(alma)
+    both = ["view", "download"]
+    consent_grant(patient=alma, grantee_user=s.shadow, actions=both, purposes=["TREAT"])
+    consent_grant(patient=alma, grantee_user=s.others["Vera Vik"][1], actions=["view"], purposes=["TREAT"])
+    revoked = consent_grant(
+        patient=alma, grantee_user=s.others["Rita Ruiz"][1], actions=both, purposes=["TREAT"]
+    )
+    consent_revoke(actor=alma, consent=revoked)
+    expired = consent_grant(
+        patient=alma, grantee_user=s.others["Emil Eng"][1], actions=both, purposes=["TREAT"]
+    )
+    Consent.objects.filter(pk=expired.pk).update(
+        start=timezone.now() - timedelta(days=10), end=timezone.now() - timedelta(days=1)
+    )
+    consent_grant(patient=alma, grantee_user=s.others["Gus Gray"][1], actions=both, purposes=["TREAT"])
+    leave_directory(settings, s, s.others["Gus Gray"][0])
+    other_scan, _ = stored_scan(PatientFactory())
+    callers = {"remote_consent": s.bea, "remote_none": s.olav}
+    callers |= {actor: s.others[name][0] for actor, name in names.items()}
+    return {
+        "s": s,
+        "callers": callers,
+        "scan": scan.pk,
+        "original": scan.blobs.get(kind="original").pk,
+        "preview": scan.blobs.get(kind="preview").pk,
+        "other_scan": other_scan.pk,
+        "access_event": authorize(actor=s.shadow, action="view", scan=scan).event_id,
+    }
+
+
+@pytest.mark.parametrize("actor", list(NODE_EXPECTED))
+def test_node_matrix(actor, node_world):
+    from django.test import Client
+
+    from federation.models import NodeAuthRefusal
+
+    s, http = node_world["s"], Client()
+    got, unrecorded = {}, []
+    for op, (name, kwargs) in NODE_OPS.items():
+        path = reverse(name, kwargs={k: node_world[v] for k, v in kwargs.items()})
+        before = (AccessEvent.objects.count(), NodeAuthRefusal.objects.count())
+        if actor == "unsigned":
+            response = http.get(path)
+        else:
+            response = s.get(http, path, clinician=node_world["callers"][actor])
+        if op == "node_shared" and response.status_code == 200:
+            ids = {row["patient"]["id"] for row in response.json()["patients"]}
+            got[op] = "in" if str(s.patient.pk) in ids else "out"
+        else:
+            got[op] = str(response.status_code)
+        # a refusal of the signature check is a NodeAuthRefusal; past it, the policy records
+        if got[op] in ("401", "403") and actor in ("unsigned", "remote_removed"):
+            if NodeAuthRefusal.objects.count() == before[1]:
+                unrecorded.append(op)
+        elif op in NODE_RECORDED and AccessEvent.objects.count() == before[0]:
+            unrecorded.append(op)
+    wrong = {
+        op: f"expected {NODE_EXPECTED[actor][op]}, got {got[op]}"
+        for op in got
+        if got[op] != NODE_EXPECTED[actor][op]
+    }
+    assert not wrong, f"{actor}: {wrong}"
+    assert not unrecorded, f"{actor}: not recorded: {unrecorded}"
+
+
+def test_node_matrix_table_is_complete():
+    assert all(set(row) == set(NODE_OPS) for row in NODE_EXPECTED.values())
+    assert {name for name, _ in NODE_OPS.values()} == {
+        name for op, (name, *_) in OPS.items() if op.startswith("node_")
+    }

@@ -44,6 +44,7 @@ def test_the_card_is_signed_plain_text_cacheable_for_five_minutes():
         "base_url": "https://a.example:8443",
         "log_keys": shown["log"],
         "witness_keys": shown["witness"],
+        "node_key": keys.node_key_card_entry(),
         "endpoints": {
             "add_checkpoint": "https://a.example:8443/witness/add-checkpoint",
             "tlog": "https://a.example:8443/tlog/",

@@ -133,7 +133,7 @@ size = Checkpoint.objects.order_by("-id").first().tree_size  # what the witnesse
 rows = Entry.objects.filter(index__lt=size).order_by("index")
 leaves = [bytes(h) for h in rows.values_list("leaf_hash", flat=True)]
 with transaction.atomic():
-    services._lock_head()
+    services.lock_head()
     keys = services.ensure_keys()
 signers = [services.signer_for(keys[a]) for a in (note.ALG_ED25519, note.ALG_FALCON, note.ALG_MLDSA)]
 answers = {}
@@ -192,7 +192,7 @@ with transaction.atomic():
     if connection.vendor == "postgresql":
         with connection.cursor() as c:  # the append-only triggers, off for this transaction
             c.execute("SET LOCAL session_replication_role = replica")
-    services._lock_head()
+    services.lock_head()
     Entry.objects.filter(index__gte=k).delete()
     TreeNode.objects.filter(leaf__gte=k).delete()
     ids = merkle.root_nodes(k)

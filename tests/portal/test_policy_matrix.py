@@ -41,6 +41,8 @@ admin                 404  404  404      404    404          404   404
 anonymous             401  401  401      401    401          401   401
 api_client_consent    200  200  403      403    404          404   404
 api_client_none       404  404  404      404    404          404   404
+dicom_node_of_org     200  200  403      403    404          404   404
+dicom_node_elsewhere  404  404  404      404    404          404   404
 """
 
 
@@ -74,6 +76,9 @@ def world(db):
         "anonymous": AnonymousUser(),
         "api_client_consent": UserFactory(role="api_client"),
         "api_client_none": UserFactory(role="api_client"),
+        # an organisation's DICOM node (imaging.dimse) is covered by its organisation's consents only
+        "dicom_node_of_org": UserFactory(role="dicom_node", organisation=org),
+        "dicom_node_elsewhere": UserFactory(role="dicom_node", organisation=OrganisationFactory()),
     }
     everything = ["view", "download", "upload"]
     consent_grant(

@@ -118,7 +118,7 @@ def _check_common(path: str, response) -> list[str]:
 
 
 # machine protocol endpoints of the hospital network: public, signed, cacheable (README "Hospital network")
-PUBLIC_PROTOCOL = ("/.well-known/qmedchain-node", "/network/gossip/cosigned", "/tlog/")
+PUBLIC_PROTOCOL = ("/.well-known/qmedchain-node", "/network/gossip/cosigned", "/network/directory", "/tlog/")
 
 
 @pytest.mark.parametrize("role", ROLES)

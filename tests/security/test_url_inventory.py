@@ -64,6 +64,9 @@ OTHERS: dict[str, tuple[str, str, str]] = {
     "tlog-tile": ("get", "400", "400"),
     # what this node cosigned for the logs it witnesses (federation/views_gossip.py): public, signed
     "gossip-cosigned": ("get", "200", "200"),
+    # this node's clinicians as a note signed by the log's keys (federation/views_directory.py):
+    # public like the node card, read by peers to sync (names, organisations, public keys)
+    "clinician-directory": ("get", "200", "200"),
     # the network's pages (federation/views.py): auditors and administrators; adding a peer
     # administrators only (every role's outcome: tests/api/test_matrix.py NETWORK_MATRIX)
     "federation:network": ("get", "login", "403"),
@@ -72,6 +75,11 @@ OTHERS: dict[str, tuple[str, str, str]] = {
     "federation:peer-add": ("get", "login", "403"),
     "federation:evidence-list": ("get", "login", "403"),
     "federation:evidence-json": ("get", "login", "403"),
+    # scans other hospitals share with this node's clinicians (federation/views_remote.py): fetched
+    # from that hospital under the patient's consent there; clinicians only
+    # (tests/federation/test_remote.py test_only_this_hospitals_clinicians_open_shared_scans)
+    "federation:shared": ("get", "login", "403"),
+    "federation:remote-scan": ("get", "login", "403"),
 }
 
 

@@ -2,7 +2,8 @@
 
 federation show-keys [--json]      the origin, log keys and witness keys (C2SP vkeys)
 federation add-peer --origin O --vkey V [--vkey V ...] [--url URL] [--role log|witness|both]
-                    [--name NAME]  trust a peer's keys (prints their fingerprints)
+                    [--name NAME]  trust a peer's keys (prints their fingerprints), then
+                                   sync its clinician directory once if it has a URL
 federation peers [--json]          the peers and their keys
 federation policy [--json]         the witness policy of this node's log (Sigsum format)
 """
@@ -17,6 +18,7 @@ from federation.keys import show_keys
 from federation.models import Peer
 from federation.peers import add_peer, fingerprint, parse_vkeys
 from federation.quorum import PolicyFileError, effective_policy, policy_file
+from federation.tasks import sync_directories
 from ledger import note
 from ledger.policy import format_policy
 
@@ -101,6 +103,20 @@ class Command(BaseCommand):
         )
         for purpose, v in keys:
             self.stdout.write(f"  {purpose:<8}{v.name}+{v.key_id_hex} {v.algorithm:<16}{fingerprint(v)}")
+        if peer.url and peer.trusted:
+            self._sync_directory(peer)
+
+    def _sync_directory(self, peer: Peer) -> None:
+        """Once now (then every few minutes: federation.sync_directories), so that its
+        clinicians can be granted at once."""
+        result = sync_directories([peer])
+        if peer.origin in result["synced"]:
+            done = result["synced"][peer.origin]
+            self.stdout.write(f"  directory version {done['version']}: {done['added']} clinician(s) added")
+        else:
+            self.stderr.write(
+                f"  directory not synced yet ({result['failed'][peer.origin]}); retried periodically"
+            )
 
     def _peers(self, as_json: bool) -> None:
         rows = []

@@ -17,6 +17,7 @@ from portal.consent_services import consent_grant, consent_revoke
 from portal.models import Consent, Organisation, Role, User
 from portal.services import demo_totp_device
 
+DEMO_ORGANISATION = "St Example General Hospital"
 DEMO_PASSWORD = "demo-password-2026"  # nosec B105 (README)
 DEMO_CLIENT_ID = "northside-demo-client"
 DEMO_CLIENT_SECRET = "northside-demo-secret-2026"  # nosec B105 (README)
@@ -35,9 +36,13 @@ PEOPLE = [
 class Command(BaseCommand):
     help = "Create demo users (idempotent) and print their credentials."
 
+    def add_arguments(self, parser):
+        # `make network` names each node's hospital, so a peer shows "Dr X at Hospital 2"
+        parser.add_argument("--organisation", default=DEMO_ORGANISATION, help="the clinicians' hospital")
+
     @transaction.atomic
     def handle(self, *args, **options):
-        org, _ = Organisation.objects.get_or_create(name="St Example General Hospital")
+        org, _ = Organisation.objects.get_or_create(name=options.get("organisation") or DEMO_ORGANISATION)
         rows = []
         for username, first, last, role in PEOPLE:
             user = User.objects.filter(username=username).first()
