@@ -25,12 +25,15 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# gunicorn (gunicorn.conf.py: WEB_CONCURRENCY processes x GUNICORN_THREADS threads) with the Celery
+# worker and beat beside it; the metrics of gunicorn's processes meet in a fresh PROMETHEUS_MULTIPROC_DIR
 run: migrate
 	$(BIN)/python manage.py seed_demo
 	@echo "Portal: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
-	@trap 'kill 0' INT TERM EXIT; \
+	@rm -rf var/prometheus && mkdir -p var/prometheus
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	  $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 -s var/celerybeat-schedule & \
-	  $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload & \
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) & \
 	  wait
 
 # three nodes on ports 8001-8003, each witnessing the other two (bin/network); Ctrl-C stops them

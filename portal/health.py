@@ -1,4 +1,9 @@
-"""GET /healthz: database, broker and storage reachability as JSON; 503 when one is down."""
+"""Health probes as JSON.
+
+GET /healthz/live: the process serves requests (touches no dependency), for a liveness probe.
+GET /healthz/ready (and /healthz, its old name): database, broker and storage reachability;
+503 with the one that is down, for a readiness probe or a load balancer.
+"""
 
 import os
 import tempfile
@@ -37,7 +42,11 @@ def _check_storage() -> str:
 CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
 
 
-def healthz(request):
+def live(request):
+    return JsonResponse({"status": "ok"})
+
+
+def ready(request):
     report = {}
     healthy = True
     for name, check in CHECKS.items():
@@ -53,3 +62,6 @@ def healthz(request):
         last = WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True).first()
         report["worker_last_seen"] = last.isoformat() if last else None
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+healthz = ready  # the original URL, kept for existing probes and bin/network

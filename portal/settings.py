@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # request counts and latencies by view for /metrics (portal/metrics.py); first and last
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -78,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -169,6 +172,11 @@ LOGOUT_REDIRECT_URL = "login"
 # the client's address for lock-out and throttles (portal/client_ip.py): REMOTE_ADDR, or behind
 # N reverse proxies of ours the X-Forwarded-For entry N hops from the right
 QMC_TRUSTED_PROXY_COUNT = int(os.environ.get("QMC_TRUSTED_PROXY_COUNT", "0"))
+
+# who may read /metrics (portal/metrics.py): these client addresses or networks, or a request
+# with "Authorization: Bearer $QMC_METRICS_TOKEN" (empty: no token works); everyone else gets 404
+QMC_METRICS_ALLOWED_IPS = env_list("QMC_METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+QMC_METRICS_TOKEN = os.environ.get("QMC_METRICS_TOKEN", "")
 
 # lock-out after repeated failures (portal/lockout.py): per account from any address, and per
 # client address only at a much higher count, since users behind one proxy share an address

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from portal import health, oauth, views, views_2fa, views_consent
+from portal import health, metrics, oauth, views, views_2fa, views_consent
 from portal.api import docs
 
 accounts = [
@@ -47,6 +47,9 @@ urlpatterns = [
     path("audit/breakglass/", views_consent.breakglass_queue, name="breakglass-queue"),
     path("audit/breakglass/<uuid:pk>/signoff/", views_consent.breakglass_signoff, name="breakglass-signoff"),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/live", health.live, name="healthz-live"),
+    path("healthz/ready", health.ready, name="healthz-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/", include(accounts)),
     path("api/v1/", include(api_v1)),
     path("ledger/", include("ledger.urls")),

@@ -25,6 +25,11 @@ from tests.url_walk import served as _served
 OTHERS: dict[str, tuple[str, str, str]] = {
     "home": ("get", "login", "200"),
     "healthz": ("get", "200", "200"),
+    "healthz-live": ("get", "200", "200"),
+    "healthz-ready": ("get", "200", "200"),
+    # Prometheus text: the test client comes from 127.0.0.1, allowed by default; other addresses
+    # without the bearer token get 404 (tests/portal/test_metrics.py)
+    "metrics": ("get", "200", "200"),
     "login": ("get", "200", "302"),
     "logout": ("post", "login", "login"),
     "password_change": ("get", "login", "200"),
