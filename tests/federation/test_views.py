@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from django.template.defaultfilters import floatformat
 from django.test import Client
 from django.urls import reverse
 
@@ -229,7 +230,7 @@ def test_peer_page_shows_keys_history_evidence_and_the_labelled_simulation(b, au
     assert res["qkd"]["clean"]["qber"] == 0 and res["qkd"]["clean"]["hybrid_keys_match"] is True
     assert res["qkd"]["eavesdropper"]["aborted"] and res["qkd"]["eavesdropper"]["qber"] > 0.11
     assert "Not run yet" not in html and "eavesdropper detected" in html
-    assert f"{res['qkd']['eavesdropper']['qber']:.3f}" in html
+    assert floatformat(res["qkd"]["eavesdropper"]["qber"], 3) in html
     auditor.post(reverse("federation:peer-quantum", kwargs={"peer_id": b.peer.pk}))
     assert QuantumCheck.objects.count() == 1  # not again within seconds: each run costs a second of CPU
     QuantumCheck.objects.update(ran_at=check.ran_at - views.RERUN_INTERVAL)
