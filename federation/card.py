@@ -69,6 +69,24 @@ def signed_card() -> str:
     return signed
 
 
+def open_signed_json(
+    text: str, verifiers: list[note.Verifier], error: type[Exception], what: str
+) -> dict[str, Any]:
+    """The canonical JSON object a signed note carries, once a signature of each of the
+    verifiers' types verifies; `error` (with `what` naming the document) otherwise."""
+    try:
+        body, _ = note.open_note(text, verifiers, require={v.algorithm for v in verifiers})
+    except note.NoteError as e:
+        raise error(f"{what} signature: {e}") from None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise error(f"the {what} text is not JSON") from None
+    if not isinstance(data, dict) or card_text(data) != body:
+        raise error(f"the {what} text is not a canonical JSON object")
+    return data
+
+
 def verify_card(text: str, log_vkeys: Iterable[str | note.Verifier]) -> dict[str, Any]:
     """The card's content, once its signatures verify with the peer's log keys (vkeys or
     verifiers, all named for one origin). It needs a verified signature of each type among
@@ -86,16 +104,7 @@ def verify_card(text: str, log_vkeys: Iterable[str | note.Verifier]) -> dict[str
     origins = {v.name for v in verifiers}
     if len(origins) != 1:
         raise CardError("the log keys are named for more than one origin")
-    try:
-        body, _ = note.open_note(text, verifiers, require={v.algorithm for v in verifiers})
-    except note.NoteError as e:
-        raise CardError(f"node card signature: {e}") from None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise CardError("node card text is not JSON") from None
-    if not isinstance(data, dict) or card_text(data) != body:
-        raise CardError("node card text is not a canonical JSON object")
+    data = open_signed_json(text, verifiers, CardError, "node card")
     if data.get("card") != CARD_VERSION:
         raise CardError("not a qmedchain-node/v1 card")
     if data.get("origin") not in origins:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -127,16 +126,7 @@ def verify_directory(text: str, peer: Peer) -> dict[str, Any]:
     verifiers = [v for v in log_verifiers(peer) if v.algorithm in card.CARD_ALGORITHMS]
     if not verifiers:
         raise DirectoryError("no Ed25519 or Falcon-512 log key is trusted for the peer")
-    try:
-        body, _ = note.open_note(text, verifiers, require={v.algorithm for v in verifiers})
-    except note.NoteError as e:
-        raise DirectoryError(f"directory signature: {e}") from None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise DirectoryError("the directory text is not JSON") from None
-    if not isinstance(data, dict) or canonical.dumps(data) + "\n" != body:
-        raise DirectoryError("the directory text is not a canonical JSON object")
+    data = card.open_signed_json(text, verifiers, DirectoryError, "directory")
     if data.get("directory") != DIRECTORY_VERSION:
         raise DirectoryError(f"not a {DIRECTORY_VERSION} directory")
     if data.get("origin") != peer.origin:
