@@ -26,13 +26,16 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 # gunicorn (gunicorn.conf.py: WEB_CONCURRENCY processes x GUNICORN_THREADS threads) with the Celery
-# worker and beat beside it; the metrics of gunicorn's processes meet in a fresh PROMETHEUS_MULTIPROC_DIR
+# worker and beat beside it; the metrics of gunicorn's and the worker's processes meet in a fresh
+# PROMETHEUS_MULTIPROC_DIR (task counts and durations: portal/task_signals.py). In a container
+# `make run` is often root: the worker's "running with superuser privileges" warning (the JSON-only
+# worker accepts no pickle, so it is only a warning) is silenced by its exact text, nothing else
 run: migrate
 	$(BIN)/python manage.py seed_demo
 	@echo "Portal: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@rm -rf var/prometheus && mkdir -p var/prometheus
 	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	  $(BIN)/celery -A portal worker --beat --loglevel=INFO --concurrency=1 -s var/celerybeat-schedule & \
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/python -W "ignore:You're running the worker with superuser privileges" -m celery -A portal worker --beat --loglevel=INFO --concurrency=1 -s var/celerybeat-schedule & \
 	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) & \
 	  wait
 
@@ -86,3 +89,12 @@ interop-deps:
 
 clean:
 	rm -rf $(VENV) var
+
+# training-only extra (PyTorch CPU build, onnx; not needed by `make test` or the worker): the CNN
+# (5-fold CV on train + val, ONNX export), then the ensemble on the out-of-fold scores of both models
+TRAIN_DATA ?= ../shared/data/pneumoniamnist_trainval.npz
+.PHONY: train
+train: install
+	$(BIN)/pip install -q -r requirements-train.txt
+	nice $(BIN)/python manage.py diagnose train --data $(TRAIN_DATA) --model cnn
+	nice $(BIN)/python manage.py diagnose train --data $(TRAIN_DATA) --model ensemble

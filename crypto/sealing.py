@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-VERSION = b"\x01"
+VERSION = b"\x01"  # 0x01 | nonce (12) | ciphertext: the format before master-key rotation
+VERSION2 = b"\x02"  # 0x02 | key id (8) | nonce (12) | ciphertext; the header is associated data too
+KEY_ID_BYTES = 8
 
 
 class SealError(ValueError):
@@ -29,17 +31,38 @@ def derive(master_key: bytes, label: bytes) -> bytes:
     )
 
 
+def key_id(master_key: bytes) -> bytes:
+    """The 8-byte id of a master key written in front of what it seals (HKDF, not the key), so
+    that during a rotation a reader knows which of its keys opens a blob."""
+    return derive(master_key, b"keyvault-key-id")[:KEY_ID_BYTES]
+
+
+def sealed_key_id(blob: bytes) -> bytes | None:
+    """The id of the master key that sealed `blob`; None for a blob of the first format."""
+    blob = bytes(blob)
+    return blob[1 : 1 + KEY_ID_BYTES] if blob[:1] == VERSION2 else None
+
+
 def seal_with(master_key: bytes, plaintext: bytes, *, context: str) -> bytes:
     nonce = os.urandom(12)
     key = derive(master_key, b"keyvault")
-    return VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, context.encode())
+    header = VERSION2 + key_id(master_key)
+    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + context.encode())
 
 
 def unseal_with(master_key: bytes, blob: bytes, *, context: str) -> bytes:
-    if len(blob) < 1 + 12 + 16 or blob[:1] != VERSION:
+    blob = bytes(blob)
+    if blob[:1] == VERSION2 and len(blob) >= 1 + KEY_ID_BYTES + 12 + 16:
+        header, body = blob[: 1 + KEY_ID_BYTES], blob[1 + KEY_ID_BYTES :]
+        if header[1:] != key_id(master_key):
+            raise SealError("sealed blob was sealed under another master key")
+        aad = header + context.encode()
+    elif blob[:1] == VERSION and len(blob) >= 1 + 12 + 16:
+        body, aad = blob[1:], context.encode()
+    else:
         raise SealError("sealed blob is malformed")
     key = derive(master_key, b"keyvault")
     try:
-        return AESGCM(key).decrypt(blob[1:13], blob[13:], context.encode())
+        return AESGCM(key).decrypt(body[:12], body[12:], aad)
     except InvalidTag as exc:
         raise SealError("sealed blob failed authentication (wrong key, context or tampered)") from exc

@@ -71,6 +71,8 @@ def verify_offline(receipt: dict, keys: dict) -> dict:
 
 
 def main(argv=None) -> int:
+    """Run the walk-through; a server that cannot be reached or answers with an error is one
+    line on stderr and exit status 2 (3 for a refused token), never a traceback."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--client-id", default=DEMO_CLIENT_ID)
@@ -79,7 +81,27 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=".", help="directory for the downloaded file")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a ledger receipt")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except httpx.TransportError as exc:
+        print(
+            f"error: cannot reach the portal at {args.base_url} ({type(exc).__name__}: {exc or 'no answer'}); "
+            "is it running (`make run`)?",
+            file=sys.stderr,
+        )
+        return 2
+    except httpx.HTTPStatusError as exc:
+        r = exc.response
+        hint = (
+            " (check --client-id/--client-secret: `manage.py register_api_client`)"
+            if r.url.path == "/o/token/"
+            else ""
+        )
+        print(f"error: {r.request.method} {r.url.path} answered HTTP {r.status_code}{hint}", file=sys.stderr)
+        return 3 if r.url.path == "/o/token/" else 2
 
+
+def run(args) -> int:
     with httpx.Client(base_url=args.base_url, timeout=30.0) as http:
         token = get_token(http, args.client_id, args.client_secret, "scans:read ledger:read")
         http.headers["Authorization"] = f"Bearer {token}"

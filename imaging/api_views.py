@@ -51,6 +51,7 @@ from imaging.validation import UploadRejected
 from portal.api.permissions import PURPOSE_HEADER, purpose_of
 from portal.keys import KeyAccessError
 from portal.models import Role, User
+from portal.policy import one_consent_read
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,10 @@ class ScanCollectionView(generics.GenericAPIView):
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         purpose = _purpose(request)
+        with one_consent_read():  # each patient's consents read once for all its rows
+            return self._list(request, f, purpose)
+
+    def _list(self, request, f, purpose: str):
         if "patient" in f:
             patient = api_selectors.patient_by_id(f["patient"])
             if patient is None:
@@ -275,7 +280,7 @@ class ScanDiagnosisView(APIView):
         scan = _authorized_scan(request, scan_id, "view")
         if scan.status == ScanStatus.FAILED:
             raise ApiError(f"Processing failed, so there is no diagnosis: {scan.failure_reason}", 409)
-        if scan.status != ScanStatus.DONE or not scan.diagnosis_label:
+        if scan.status != ScanStatus.DONE or not (scan.diagnosis_label or scan.diagnosis_applicable is False):
             raise ApiError(
                 f"The scan is still being processed ({scan.status}); no diagnosis yet.",
                 409,

@@ -10,6 +10,13 @@ the probability and the model's id, version and SHA-256 for the Scan row and the
 There is no silent fallback: if the active model cannot be loaded or does not match the
 registry, `ModelUnavailable` is raised and the pipeline marks the scan failed with that
 reason. The loading and prediction part (`load`, `predict_with`) has no Django import.
+
+Before the model, the **applicability gate** (`assess`: ``imaging.ml.applicability``, DICOM
+metadata then the learned out-of-distribution detector ``imaging.ml.ood``) decides whether the
+image is a chest X-ray at all; if not, `predict_with` returns no label and no probability and
+the reason "not applicable: the model is for chest X-rays (...)". The gate's artifact is
+SHA-256 verified on load like the models', and a missing or altered gate is
+`ModelUnavailable`, never a silent pass.
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ class ModelUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
-    probability: float
+    label: str  # "" when not applicable
+    probability: float | None  # None when not applicable
     model_id: str
     model_version: str
     model_sha256: str
     kind: str = ""
+    applicable: bool = True
+    reason: str = ""  # "" when applicable
 
 
 class _MLModel:
@@ -49,6 +58,11 @@ class _MLModel:
         label, p = self._m.predict(image128)
         return str(label), float(p)
 
+    @property
+    def model(self):
+        """The loaded ``imaging.ml`` model (for saliency)."""
+        return self._m
+
 
 @lru_cache(maxsize=4)
 def load(kind: str) -> _MLModel:
@@ -61,7 +75,38 @@ def load(kind: str) -> _MLModel:
         raise ModelUnavailable(f"The {kind} diagnosis model could not be loaded ({exc}).") from exc
 
 
-def predict_with(model: _MLModel, image128: np.ndarray) -> Prediction:
+@lru_cache(maxsize=1)
+def gate():
+    """The applicability gate's OOD detector (cached per process; SHA-256 verified on load)."""
+    try:
+        from imaging.ml.ood import load_detector
+
+        return load_detector()
+    except Exception as exc:  # noqa: BLE001 - a missing or altered gate is reported, never skipped
+        raise ModelUnavailable(f"The applicability gate could not be loaded ({exc}).") from exc
+
+
+def assess(image128: np.ndarray, meta=None):
+    """The gate's `Verdict` (``imaging.ml.applicability``) for a 128 x 128 matrix and its metadata."""
+    from imaging.ml.applicability import assess as _assess
+
+    return _assess(np.asarray(image128, dtype=np.float32), meta, detector=gate())
+
+
+def predict_with(model: _MLModel, image128: np.ndarray, meta=None) -> Prediction:
+    """The gate, then (only for a chest X-ray) the model's label and probability."""
+    verdict = assess(image128, meta)
+    if not verdict.applicable:
+        return Prediction(
+            label="",
+            probability=None,
+            model_id=model.model_id,
+            model_version=model.version,
+            model_sha256=model.sha256,
+            kind=model.kind,
+            applicable=False,
+            reason=verdict.reason,
+        )
     label, p = model.predict(np.asarray(image128, dtype=np.float32))
     return Prediction(
         label=label,
@@ -111,6 +156,6 @@ def active_model(rows: list | None = None):
     return row, model
 
 
-def diagnose(image128: np.ndarray) -> Prediction:
+def diagnose(image128: np.ndarray, meta=None) -> Prediction:
     _, model = active_model()
-    return predict_with(model, image128)
+    return predict_with(model, image128, meta)

@@ -158,8 +158,10 @@ def diagnostic_report(scan: Scan, model: DiagnosisModel | None) -> dict[str, Any
     (a Device naming the model id and version), both contained."""
     if scan.status == ScanStatus.FAILED:
         raise ApiError(f"Processing failed, so there is no diagnosis: {scan.failure_reason}", 409)
-    if scan.status != ScanStatus.DONE or not scan.diagnosis_label:
+    if scan.status != ScanStatus.DONE or not (scan.diagnosis_label or scan.diagnosis_applicable is False):
         raise ApiError(f"The scan is still being processed ({scan.status}); no diagnosis yet.", 409)
+    if scan.diagnosis_applicable is False:
+        return _not_applicable_report(scan)
     simulated = model.kind == ModelKind.QCNN if model is not None else "qcnn" in scan.model_id
     label = scan.diagnosis_label
     probability = scan.diagnosis_probability
@@ -236,6 +238,71 @@ def diagnostic_report(scan: Scan, model: DiagnosisModel | None) -> dict[str, Any
     if simulated:
         resource["meta"] = {"tag": [SIMULATION_TAG]}
         observation["meta"] = {"tag": [SIMULATION_TAG]}
+    if scan.series_id is not None:
+        resource["imagingStudy"] = [{"reference": f"ImagingStudy/{scan.series.study_id}"}]
+    return resource
+
+
+NOT_APPLICABLE_CODE = "not-applicable"
+
+
+def _not_applicable_report(scan: Scan) -> dict[str, Any]:
+    """The DiagnosticReport of a scan the applicability gate refused (not a chest X-ray): its
+    conclusion says so, and its Observation has no value (dataAbsentReason "not-applicable")."""
+    code = {
+        "coding": [{"system": "http://loinc.org", "code": "18748-4", "display": "Diagnostic imaging study"}],
+        "text": "Automated image classification",
+    }
+    not_applicable = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                "code": "not-applicable",
+                "display": "Not Applicable",
+            }
+        ],
+        "text": scan.diagnosis_reason,
+    }
+    device: dict[str, Any] = {
+        "resourceType": "Device",
+        "id": "model",
+        "deviceName": [{"name": scan.model_id, "type": "model-name"}],
+        "version": [{"value": scan.model_version}],
+    }
+    if scan.model_sha256:
+        device["identifier"] = [{"system": f"{QMC}/model-sha256", "value": scan.model_sha256}]
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": "result",
+        "status": "final",
+        "code": code,
+        "subject": {"reference": f"Patient/{scan.patient_id}"},
+        "dataAbsentReason": not_applicable,
+        "device": {"reference": "#model"},
+    }
+    resource: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "id": str(scan.pk),
+        "contained": [device, observation],
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v2-0074",
+                        "code": "RAD",
+                        "display": "Radiology",
+                    }
+                ]
+            }
+        ],
+        "code": code,
+        "subject": {"reference": f"Patient/{scan.patient_id}"},
+        "issued": _iso(scan.updated_at),
+        "result": [{"reference": "#result"}],
+        "conclusion": f"{scan.diagnosis_reason}. No pneumonia classification was made.",
+        "conclusionCode": [{"coding": [{"system": f"{QMC}/diagnosis-label", "code": NOT_APPLICABLE_CODE}]}],
+    }
     if scan.series_id is not None:
         resource["imagingStudy"] = [{"reference": f"ImagingStudy/{scan.series.study_id}"}]
     return resource

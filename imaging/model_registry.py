@@ -1,11 +1,13 @@
 """The diagnosis model registry: which committed `imaging.ml` artifact is registered, and
 which one is active (`model_ensure_active`, `model_activate`).
 
-The registry holds the committed artifacts of ``imaging.ml`` (classical, qcnn). They are
-registered LAZILY: the first diagnosis (or the first visit of the models page) on a
+The registry holds the committed artifacts of ``imaging.ml`` (classical, qcnn, cnn, ensemble).
+They are registered LAZILY: the first diagnosis (or the first visit of the models page) on a
 database without an active model for the task calls `model_register_builtin()`, which
-registers both artifacts (their SHA-256 re-computed from the bytes and checked against
-the model cards) and activates the classical model. No data migration, because the
+registers every artifact (their SHA-256 re-computed from the bytes and checked against
+the model cards) and activates ``DEFAULT_KIND``: the ensemble, the best model on
+cross-validation (see its card). A database that already has an active model keeps it
+(an administrator switches with `model_activate`). No data migration, because the
 activation appends a ledger event, which needs the live ledger models and keys.
 """
 
@@ -18,8 +20,13 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 TASK = "pneumonia"
-DEFAULT_KIND = "classical"
-_ALGORITHMS = {"classical": "hog-pca-svm-platt", "qcnn": "qcnn8-statevector-hybrid"}
+DEFAULT_KIND = "ensemble"  # == imaging.ml.api.DEFAULT_KIND (tested)
+_ALGORITHMS = {
+    "classical": "hog-pca-svm-platt",
+    "qcnn": "qcnn8-statevector-hybrid",
+    "cnn": "resnet3-cnn-onnx-temperature",
+    "ensemble": "svm-cnn-logistic-stacking",
+}
 
 
 class ModelRegistryError(Exception):
@@ -39,7 +46,7 @@ def _read_builtin(kind: str) -> tuple[dict, str, str]:
 
 
 def model_register_builtin(*, task: str = TASK):
-    """Register both committed models (idempotent) and activate the classical one when the
+    """Register every committed model (idempotent) and activate ``DEFAULT_KIND`` when the
     task has no active model. Returns the registered rows."""
     from django.db import IntegrityError
 

@@ -123,6 +123,10 @@ class Scan(models.Model):
     preprocess_version = models.CharField(max_length=16, blank=True)
     diagnosis_label = models.CharField(max_length=32, blank=True)
     diagnosis_probability = models.FloatField(null=True, blank=True)
+    # the applicability gate (imaging.ml.applicability): None before diagnosis; False = the
+    # image is not a chest X-ray, so no label or probability, and the reason says why
+    diagnosis_applicable = models.BooleanField(null=True, blank=True)
+    diagnosis_reason = models.CharField(max_length=300, blank=True)
     model_id = models.CharField(max_length=64, blank=True)
     model_version = models.CharField(max_length=32, blank=True)
     model_sha256 = models.CharField(max_length=64, blank=True)
@@ -170,6 +174,7 @@ class ObjectKind(models.TextChoices):
     ORIGINAL = "original", "Original upload"
     PREVIEW = "preview", "Preview PNG"
     MATRIX = "matrix", "Preprocessed 128x128 matrix"
+    SALIENCY = "saliency", "Saliency map (128x128 PNG)"
 
 
 class ScanObject(models.Model):
@@ -228,6 +233,8 @@ class StagedObject(models.Model):
 class ModelKind(models.TextChoices):
     CLASSICAL = "classical", "Classical (HOG + SVM)"
     QCNN = "qcnn", "Quantum convolutional network (simulated)"
+    CNN = "cnn", "Convolutional network (ResNet-style)"
+    ENSEMBLE = "ensemble", "Ensemble (classical + CNN, stacked)"
 
 
 class DiagnosisModel(models.Model):

@@ -46,6 +46,8 @@ def status_of(scan: Scan) -> dict:
     }
     if scan.status == ScanStatus.DONE:
         out["diagnosis"] = {
+            "applicable": scan.diagnosis_applicable,
+            "reason": scan.diagnosis_reason,
             "label": scan.diagnosis_label,
             "probability": scan.diagnosis_probability,
             "model_id": scan.model_id,
@@ -235,3 +237,74 @@ def model_for_scan(scan: Scan):
     return DiagnosisModel.objects.filter(
         model_id=scan.model_id, version=scan.model_version, sha256=scan.model_sha256
     ).first()
+
+
+# ---------------------------------------------------------------- diagnosis: gate, wording, saliency
+
+
+@dataclass
+class SaliencyOverlay:
+    status: int = 200
+    message: str = ""
+    png: bytes = b""
+
+
+def has_saliency(scan: Scan) -> bool:
+    return bool(
+        scan.diagnosis_applicable and ScanObject.objects.filter(scan=scan, kind=ObjectKind.SALIENCY).exists()
+    )
+
+
+def saliency_overlay_for(scan: Scan, *, reader) -> SaliencyOverlay:
+    """The stored (encrypted) saliency map, decrypted with `reader`'s key wrap and drawn as a
+    colour-map PNG with alpha; a status and message instead when it cannot be shown."""
+    from imaging.ml import saliency
+    from portal.keys import KeyAccessError
+
+    if not scan.diagnosis_applicable:
+        return SaliencyOverlay(404, "This scan has no saliency map (it was not diagnosed).")
+    obj = ScanObject.objects.filter(scan=scan, kind=ObjectKind.SALIENCY).order_by("-version").first()
+    if obj is None:
+        return SaliencyOverlay(404, "This scan has no saliency map.")
+    try:
+        heat = saliency.heat_from_png(read_object(obj, reader=reader))
+    except KeyAccessError:
+        return SaliencyOverlay(
+            403, "You hold no decryption key for this scan's images (consent may have changed)."
+        )
+    except (BlobCorrupted, envelope.IntegrityError, ValueError):
+        log.warning("integrity failure reading the saliency map of scan %s", scan.pk)
+        return SaliencyOverlay(409, "The stored saliency map failed its integrity check; it is not shown.")
+    except BlobNotFound:
+        return SaliencyOverlay(404, "The stored saliency map is missing from storage.")
+    except StorageError:
+        return SaliencyOverlay(503, "Storage is unavailable right now; try again in a few minutes.")
+    return SaliencyOverlay(png=saliency.overlay_png(heat, size=(256, 256)))
+
+
+def diagnosis_wording(scan: Scan, model) -> dict:
+    """What the scan page says about the diagnosis: the gate's verdict, or the calibrated
+    probability with the model's validation sensitivity and specificity at its threshold
+    (from the registry row's metrics), in words a clinician reads."""
+    out: dict = {"applicable": scan.diagnosis_applicable is not False}
+    if scan.diagnosis_applicable is False:
+        out["reason"] = scan.diagnosis_reason
+        return out
+    metrics = (getattr(model, "metrics", None) or {}) if model is not None else {}
+
+    def pct(key: str) -> int | None:
+        v = metrics.get(key)
+        return round(float(v) * 100) if isinstance(v, int | float) else None
+
+    out.update(
+        label=scan.diagnosis_label,
+        sensitivity_pct=pct("sensitivity"),
+        specificity_pct=pct("specificity"),
+        # a calibration step in the card (Platt scaling, temperature, isotonic) or its ECE in the metrics
+        calibrated=bool(
+            metrics.get("ece") is not None
+            or metrics.get("calibration")
+            or any(w in (getattr(model, "card_text", "") or "") for w in ("Platt", "calibrat"))
+        ),
+    )
+    return out

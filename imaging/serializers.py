@@ -97,7 +97,15 @@ class ScanStatusSerializer(serializers.Serializer):
 
 class DiagnosisSerializer(serializers.Serializer):
     scan_id = serializers.UUIDField()
-    label = serializers.CharField(help_text="Model output, e.g. pneumonia / normal.")
+    applicable = serializers.BooleanField(
+        allow_null=True,
+        help_text="False when the applicability gate refused the image (not a chest X-ray): "
+        "then label and probability are null and reason says why.",
+    )
+    reason = serializers.CharField(
+        allow_blank=True, help_text='"not applicable: the model is for chest X-rays (...)", or empty.'
+    )
+    label = serializers.CharField(allow_null=True, help_text="Model output, e.g. pneumonia / normal.")
     probability = serializers.FloatField(allow_null=True)
     model_id = serializers.CharField()
     model_version = serializers.CharField()
@@ -109,8 +117,10 @@ class DiagnosisSerializer(serializers.Serializer):
     def of(scan) -> dict:
         return {
             "scan_id": scan.id,
-            "label": scan.diagnosis_label,
-            "probability": scan.diagnosis_probability,
+            "applicable": scan.diagnosis_applicable,
+            "reason": scan.diagnosis_reason,
+            "label": scan.diagnosis_label if scan.diagnosis_applicable is not False else None,
+            "probability": scan.diagnosis_probability if scan.diagnosis_applicable is not False else None,
             "model_id": scan.model_id,
             "model_version": scan.model_version,
             "model_sha256": scan.model_sha256,
@@ -168,7 +178,7 @@ class ScanDetailSerializer(ScanSummarySerializer):
 
     @extend_schema_field(DiagnosisSerializer(allow_null=True))
     def get_diagnosis(self, scan):
-        if scan.status != ScanStatus.DONE or not scan.diagnosis_label:
+        if scan.status != ScanStatus.DONE or not (scan.diagnosis_label or scan.diagnosis_applicable is False):
             return None
         return DiagnosisSerializer(DiagnosisSerializer.of(scan)).data
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from imaging import neqr_layer_views, viewer_views, views
+from imaging import neqr_layer_views, thumb_views, viewer_views, views
 from imaging.dimse import views as dimse_views
 
 app_name = "imaging"
@@ -12,9 +12,11 @@ urlpatterns = [
     path("patient/<uuid:patient_id>/", views.patient_scans, name="patient-scans"),
     path("<uuid:scan_id>/", views.scan_page, name="scan"),
     path("<uuid:scan_id>/status", views.scan_status, name="status"),
+    path("<uuid:scan_id>/thumb.png", thumb_views.thumbnail, name="thumb"),
     path("<uuid:scan_id>/retry", views.scan_retry, name="retry"),
     path("<uuid:scan_id>/viewer/", viewer_views.viewer_page, name="viewer"),
     path("<uuid:scan_id>/neqr-cipher.png", neqr_layer_views.cipher_image, name="neqr-cipher"),
+    path("<uuid:scan_id>/saliency.png", views.saliency_overlay, name="saliency"),
     path("models/", views.models_list, name="models"),
     path("models/<uuid:model_pk>/activate", views.model_activate, name="model-activate"),
     path("models/<uuid:model_pk>/card", views.model_card, name="model-card"),

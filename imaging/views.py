@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,6 +16,7 @@ from imaging.validation import UploadRejected
 from portal.consent_selectors import patients_of
 from portal.models import Role, User
 from portal.policy import decide
+from portal.refusals import refusal_for
 
 
 class UploadForm(forms.Form):
@@ -161,8 +162,8 @@ def patient_scans(request, patient_id):
     if patient is None:
         raise Http404("Patient not found.")
     decision = authorize(actor=request.user, action="list", patient=patient)
-    if not decision.allowed:
-        return _deny(request, decision, "list", status=404)
+    if not decision.allowed:  # 403 with the next step, or 404 where existence is hidden
+        raise refusal_for(request.user, decision, patient=patient, message=decision_message(decision, "list"))
     scans = selectors.scans_of(patient)
     return render(request, "imaging/patient_scans.html", {"patient": patient, "scans": scans})
 
@@ -176,7 +177,9 @@ def _scan_or_404(request, scan_id, action="view", **kw):
         # 404 where the policy hides existence; otherwise say why (e.g. consent revoked)
         if decision.status_code == 404:
             raise Http404(decision_message(decision, action))
-        raise PermissionDenied(decision_message(decision, action))
+        raise refusal_for(
+            request.user, decision, patient=scan.patient, message=decision_message(decision, action)
+        )
     return scan
 
 
@@ -192,6 +195,9 @@ def scan_page(request, scan_id):
         "status": selectors.status_of(scan),
         "diagnosis_model": selectors.model_for_scan(scan) if scan.status == "done" else None,
     }
+    if scan.status == "done":
+        ctx["wording"] = selectors.diagnosis_wording(scan, ctx["diagnosis_model"])
+        ctx["has_saliency"] = selectors.has_saliency(scan) and not (images and images.error)
     if request.GET.get("part") == "result":
         return render(request, "imaging/_result.html", ctx)
     return render(request, "imaging/scan.html", ctx)
@@ -275,3 +281,26 @@ def model_card(request, model_pk):
     if model is None:
         raise Http404("Model not found.")
     return render(request, "imaging/model_card.html", {"model": model})
+
+
+# ---------------------------------------------------------------- saliency overlay
+
+
+@login_required
+@require_http_methods(["GET"])
+def saliency_overlay(request, scan_id):
+    """The saliency map of an applicable scan's diagnosis as a colour-map PNG with alpha (the
+    scan page's overlay toggle). Decided by the same policy call as the scan page (``view``
+    on the scan, recorded), and decrypted with the reader's own key wrap, like the preview."""
+    scan = _scan_or_404(request, scan_id)
+    result = selectors.saliency_overlay_for(scan, reader=request.user)
+    if result.status != 200:
+        if result.status == 404:
+            raise Http404(result.message)
+        if result.status == 403:
+            raise PermissionDenied(result.message)
+        return HttpResponse(result.message, status=result.status, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(result.png, content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -23,6 +23,7 @@ from core.api.openapi import problems
 from ledger import merkle
 from ledger.models import Entry
 from ledger.selectors import (
+    batch_proof,
     consistency_proof,
     entry_json,
     inclusion_proof,
@@ -138,6 +139,9 @@ class EntryView(PublicAPIView):
                     "checkpoint": serializers.CharField(allow_null=True),
                     "tree_size": serializers.IntegerField(allow_null=True),
                     "inclusion_proof": serializers.ListField(child=serializers.CharField(), allow_null=True),
+                    # batch form: the signed batch covering the entry and its proof against
+                    # the batch root; null for an entry signed on its own
+                    "batch": serializers.JSONField(allow_null=True),
                 },
             ),
             304: OpenApiResponse(description="not modified (ETag)"),
@@ -153,7 +157,13 @@ class EntryView(PublicAPIView):
         if e is None:
             raise NotFound(f"entry {i} not found")
         cp = latest_checkpoint()
-        body = {"entry": entry_json(e), "checkpoint": None, "tree_size": None, "inclusion_proof": None}
+        body = {
+            "entry": entry_json(e),
+            "checkpoint": None,
+            "tree_size": None,
+            "inclusion_proof": None,
+            "batch": batch_proof(e),
+        }
         if cp is not None and cp.tree_size > i:
             body.update(
                 checkpoint=cp.note,

@@ -12,8 +12,17 @@ payload of salted commitments only, ``{"commitments": [hex, ...]}`` (`ledger.com
 the v1 schema has no ``commitments`` field, so a payload that is a commitments object is v2
 (`payload_version`). Both versions verify; a v2 payload with anything in clear does not.
 
-its leaf hash is RFC 9162 ``SHA-256(0x00 || leaf data)``, and its signature is Falcon-512
-over ``b"qmedchain/ledger/entry/v1\\n" || leaf hash`` with the key `key`.
+its leaf hash is RFC 9162 ``SHA-256(0x00 || leaf data)``. Every entry is covered by a
+Falcon-512 signature by the key `key`, in one of two signature forms:
+
+- per entry (entries appended before batch signing; no ``batch`` field): Falcon-512 over
+  ``b"qmedchain/ledger/entry/v1\\n" || leaf hash``;
+- per batch (``"batch": first``, the index of the batch's first entry; ``signature`` empty):
+  the entries appended in one transaction form a batch [first, first + size), and ONE
+  Falcon-512 signature covers ``b"qmedchain/ledger/batch/v1\\n" || first (8 bytes, big
+  endian) || size (8 bytes) || root``, where root is the RFC 9162 Merkle root of the batch's
+  leaf hashes (`batch_message`). An entry is proved covered by its inclusion proof against
+  that root (receipts carry the batch and the proof).
 
 `LogVerifier` checks a log in one pass with O(log n) memory: feed entries in index order
 (`entry`), and checkpoints (`checkpoint`) whenever the tree has reached their size.
@@ -35,6 +44,7 @@ from typing import Any
 from ledger import canonical, commitment, merkle, note, schema
 
 ENTRY_CONTEXT = b"qmedchain/ledger/entry/v1\n"
+BATCH_CONTEXT = b"qmedchain/ledger/batch/v1\n"
 ZERO_HASH = bytes(32)
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -68,11 +78,26 @@ class EntryRecord:
     fingerprints: str | None
     leaf_hash: bytes
     key_id: str
-    signature: bytes
+    signature: bytes  # per-entry form; empty in the batch form
+    batch: int | None = None  # first index of the signed batch covering it (batch form)
 
     @property
     def version(self) -> int:
         return payload_version(self.payload)
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A signed batch: entries [first, first + size), Merkle root of their leaf hashes."""
+
+    first: int
+    size: int
+    root_hash: bytes
+    key_id: str
+    signature: bytes
+
+    def covers(self, index: int) -> bool:
+        return self.first <= index < self.first + self.size
 
 
 V2_PAYLOAD_PREFIX = '{"commitments":'
@@ -155,6 +180,13 @@ def entry_message(leaf: bytes) -> bytes:
     return ENTRY_CONTEXT + leaf
 
 
+def batch_message(first: int, size: int, root: bytes) -> bytes:
+    """What a batch signature signs: the batch's position, its size and its Merkle root."""
+    if first < 0 or size < 1 or len(root) != 32:
+        raise ValueError("bad batch")
+    return BATCH_CONTEXT + first.to_bytes(8, "big") + size.to_bytes(8, "big") + root
+
+
 def record_leaf_hash(e: EntryRecord) -> bytes:
     return merkle.leaf_hash(
         leaf_data(
@@ -174,7 +206,7 @@ def record_leaf_hash(e: EntryRecord) -> bytes:
 
 
 def entry_to_json(e: EntryRecord) -> dict[str, Any]:
-    return {
+    out = {
         "index": e.index,
         "event_id": e.event_id,
         "event_type": e.event_type,
@@ -186,6 +218,45 @@ def entry_to_json(e: EntryRecord) -> dict[str, Any]:
         "key_id": e.key_id,
         "signature": base64.b64encode(e.signature).decode(),
     }
+    if e.batch is not None:  # the batch form; absent in the per-entry form (as before)
+        out["batch"] = e.batch
+    return out
+
+
+def batch_to_json(b: BatchRecord) -> dict[str, Any]:
+    return {
+        "first": b.first,
+        "size": b.size,
+        "root_hash": b.root_hash.hex(),
+        "key_id": b.key_id,
+        "signature": base64.b64encode(b.signature).decode(),
+    }
+
+
+def batch_from_json(d: object) -> BatchRecord:
+    """Parse a signed batch from its JSON form; raises ValueError naming the bad field."""
+    if not isinstance(d, dict):
+        raise ValueError("batch is not an object")
+    try:
+        first, size = d["first"], d["size"]
+        for name, v in (("first", first), ("size", size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"batch {name} must be a non-negative integer")
+        if size < 1:
+            raise ValueError("batch size must be positive")
+        if not isinstance(d["key_id"], str) or not isinstance(d["signature"], str):
+            raise ValueError("batch key_id/signature must be strings")
+        return BatchRecord(
+            first=first,
+            size=size,
+            root_hash=_hex32(d["root_hash"], "root_hash"),
+            key_id=d["key_id"],
+            signature=base64.b64decode(d["signature"], validate=True),
+        )
+    except KeyError as exc:
+        raise ValueError(f"batch lacks field {exc.args[0]!r}") from None
+    except binascii.Error as exc:
+        raise ValueError(f"batch field is malformed: {exc}") from None
 
 
 def _hex32(value: object, what: str) -> bytes:
@@ -211,6 +282,9 @@ def entry_from_json(d: object) -> EntryRecord:
                 raise ValueError(f"{k} must be a string")
         if not isinstance(d["payload"], dict) or (fp is not None and not isinstance(fp, dict)):
             raise ValueError("payload/fingerprints must be objects")
+        batch = d.get("batch")
+        if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 0):
+            raise ValueError("batch must be a non-negative integer")
         return EntryRecord(
             index=index,
             event_id=d["event_id"],
@@ -222,6 +296,7 @@ def entry_from_json(d: object) -> EntryRecord:
             leaf_hash=_hex32(d["leaf_hash"], "leaf_hash"),
             key_id=d["key_id"],
             signature=base64.b64decode(d["signature"], validate=True),
+            batch=batch,
         )
     except KeyError as exc:
         raise ValueError(f"entry lacks field {exc.args[0]!r}") from None
@@ -268,14 +343,14 @@ def key_from_json(d: object) -> note.Verifier:
 # --- verification ---------------------------------------------------------------------------
 
 
-# (entry index, key, signed message, signature)
-_SignatureCheck = tuple[int, note.Verifier, bytes, bytes]
+# (entry index, key, signed message, signature, what is signed: "" or "batch a..b ")
+_SignatureCheck = tuple[int, note.Verifier, bytes, bytes, str]
 
 
 def _first_bad_signature(batch: list[_SignatureCheck]) -> tuple[int, str] | None:
-    for index, key, message, signature in batch:
+    for index, key, message, signature, what in batch:
         if not note._safe_verify(note.falcon_512, key.public_key, message, signature):
-            return index, key.key_id_hex
+            return index, f"{what}Falcon-512 signature by key {key.key_id_hex} does not verify"
     return None
 
 
@@ -290,7 +365,14 @@ class LogVerifier:
     SIG_BATCH = 128
     MAX_OUTSTANDING = 3  # batches in flight: bounded memory, enough to keep two threads busy
 
-    def __init__(self, keys: Iterable[note.Verifier], origin: str, *, executor: Executor | None = None):
+    def __init__(
+        self,
+        keys: Iterable[note.Verifier],
+        origin: str,
+        *,
+        executor: Executor | None = None,
+        batches: Iterable[BatchRecord] = (),
+    ):
         self.origin = origin
         self.keys = list(keys)
         self.entry_keys = {k.key_id_hex: k for k in self.keys if k.algorithm == note.ALG_FALCON}
@@ -303,6 +385,10 @@ class LogVerifier:
         self._executor = executor
         self._batch: list[_SignatureCheck] = []
         self._inflight: list[Future[tuple[int, str] | None]] = []  # oldest first
+        self._batches = iter(batches)  # signed batches in index order
+        self._open: BatchRecord | None = None  # the batch being read, and its leaves so far
+        self._open_leaves: list[bytes] = []
+        self.batches = 0
 
     def _on_node(self, level: int, idx: int, h: bytes) -> None:
         if self._expected_nodes is not None:
@@ -336,15 +422,18 @@ class LogVerifier:
         key = self.entry_keys.get(e.key_id)
         if key is None:
             raise VerificationFailure(i, "key", f"entry is signed with unpublished key {e.key_id!r}")
-        if self._executor is None:
-            if not note._safe_verify(note.falcon_512, key.public_key, entry_message(leaf), e.signature):
+        if e.batch is None:
+            if self._open is not None:
                 raise VerificationFailure(
-                    i, "signature", f"Falcon-512 signature by key {e.key_id} does not verify"
+                    i, "batch", f"the signed batch from entry {self._open.first} ends early, at entry {i}"
                 )
+            self._signature(i, key, entry_message(leaf), e.signature, "")
         else:
-            self._batch.append((i, key, entry_message(leaf), e.signature))
-            if len(self._batch) >= self.SIG_BATCH:
-                self._submit()
+            if e.signature:
+                raise VerificationFailure(
+                    i, "signature", "an entry of the batch form carries a signature of its own"
+                )
+            self._batch_entry(e, key, leaf)
         if stored_nodes is not None:
             self._expected_nodes = []
             self.tree.append(leaf)
@@ -359,6 +448,71 @@ class LogVerifier:
             self.tree.append(leaf)
         self.prev = leaf
 
+    def _signature(self, i: int, key: note.Verifier, message: bytes, signature: bytes, what: str) -> None:
+        if self._executor is None:
+            bad = _first_bad_signature([(i, key, message, signature, what)])
+            if bad is not None:
+                raise VerificationFailure(bad[0], "signature", bad[1])
+        else:
+            self._batch.append((i, key, message, signature, what))
+            if len(self._batch) >= self.SIG_BATCH:
+                self._submit()
+
+    def _batch_entry(self, e: EntryRecord, key: note.Verifier, leaf: bytes) -> None:
+        """An entry of the batch form: gather the batch's leaves; at its last entry, check the
+        batch's Merkle root and its one Falcon-512 signature."""
+        i = e.index
+        b = self._open
+        if b is None:
+            if e.batch != i:
+                raise VerificationFailure(
+                    i, "batch", f"entry says its signed batch starts at {e.batch}, but a batch starts here"
+                )
+            b = next(self._batches, None)
+            if b is not None and b.first < i:  # a batch with no entries of its own
+                raise VerificationFailure(b.first, "batch", f"signed batch {b.first} covers no entries")
+            if b is None or b.first != i:
+                raise VerificationFailure(i, "batch", f"no signed batch starts at entry {i}")
+            self._open, self._open_leaves = b, []
+        if e.batch != b.first:
+            raise VerificationFailure(
+                i, "batch", f"entry says its signed batch starts at {e.batch}, not at {b.first}"
+            )
+        if e.key_id != b.key_id:
+            raise VerificationFailure(i, "key", f"entry names key {e.key_id!r}, its batch {b.key_id!r}")
+        self._open_leaves.append(leaf)
+        if len(self._open_leaves) < b.size:
+            return
+        last = b.first + b.size - 1
+        if merkle.root(self._open_leaves) != b.root_hash:
+            raise VerificationFailure(
+                last,
+                "batch_root",
+                f"the signed root of batch {b.first}..{last} does not match its entries",
+            )
+        self._open, self._open_leaves = None, []
+        self.batches += 1
+        self._signature(
+            b.first,
+            key,
+            batch_message(b.first, b.size, b.root_hash),
+            b.signature,
+            f"batch {b.first}..{last}: ",
+        )
+
+    def finish(self) -> None:
+        """After the last entry: no batch may be left incomplete or unused."""
+        if self._open is not None:
+            b = self._open
+            raise VerificationFailure(
+                self.tree.size - 1 if self.tree.size else None,
+                "batch",
+                f"signed batch {b.first} has {b.size} entries, only {len(self._open_leaves)} exist",
+            )
+        extra = next(self._batches, None)
+        if extra is not None:
+            raise VerificationFailure(extra.first, "batch", f"signed batch {extra.first} covers no entries")
+
     def _submit(self) -> None:
         if self._batch and self._executor is not None:  # (no batch without an executor)
             self._inflight.append(self._executor.submit(_first_bad_signature, self._batch))
@@ -370,9 +524,7 @@ class LogVerifier:
     def _check(future: Future[tuple[int, str] | None]) -> None:
         bad = future.result()
         if bad is not None:
-            raise VerificationFailure(
-                bad[0], "signature", f"Falcon-512 signature by key {bad[1]} does not verify"
-            )
+            raise VerificationFailure(bad[0], "signature", bad[1])
 
     def settle(self) -> None:
         """Wait for every outstanding signature check; raise the first failure."""
@@ -426,16 +578,19 @@ def verify_stream(
     checkpoints: Iterable[str],
     keys: Iterable[note.Verifier],
     origin: str,
+    batches: Iterable[BatchRecord] = (),
 ) -> LogVerifier:
     """Verify a whole log: entries (with optional stored nodes) in index order, checkpoint
-    notes in creation order. Raises VerificationFailure; returns the verifier on success."""
+    notes in creation order, signed batches in index order. Raises VerificationFailure;
+    returns the verifier on success."""
     from concurrent.futures import ThreadPoolExecutor
 
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="falcon-verify") as executor:
-        v = LogVerifier(keys, origin, executor=executor)
+        v = LogVerifier(keys, origin, executor=executor, batches=batches)
         try:
             _verify_all(v, entries, checkpoints)
+            v.finish()
         except VerificationFailure as failure:
             try:
                 v.settle()  # a bad signature at a lower index is the first failure

@@ -55,13 +55,35 @@ class Entry(models.Model):
     fingerprints = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "none"
     leaf_hash = models.BinaryField()
     key_id = models.CharField(max_length=8)
+    # format 1 (NULL batch): this entry's own Falcon-512 signature over its leaf hash.
+    # format 2: empty; the entry is covered by the Falcon-512 signature of its `Batch`
+    # (first index `batch`) over the RFC 9162 root of the batch's leaves
     signature = models.BinaryField()
+    batch = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["index"]
 
     def __str__(self) -> str:
         return f"#{self.index} {self.event_type}"
+
+
+class Batch(models.Model):
+    """The entries [first, first + size) appended in one transaction, signed at once:
+    Falcon-512 over `chain.batch_message(first, size, root_hash)`, where `root_hash` is the
+    RFC 9162 Merkle root of those entries' leaf hashes. Append-only (migration 0005)."""
+
+    first = models.BigIntegerField(primary_key=True)
+    size = models.IntegerField()
+    root_hash = models.BinaryField()
+    key_id = models.CharField(max_length=8)
+    signature = models.BinaryField()
+
+    class Meta:
+        ordering = ["first"]
+
+    def __str__(self) -> str:
+        return f"batch {self.first}..{self.first + self.size - 1}"
 
 
 class TreeNode(models.Model):

@@ -55,6 +55,7 @@ EVENT_TYPES = (
     "federation.equivocation",
     "federation.remote_access",
     "scan.deidentified",
+    "patient.erased",
 )
 
 
@@ -270,6 +271,8 @@ ALLOWED: dict[str, set[str]] = {
     # a de-identified instance went to a research caller (imaging.research): which profile and
     # options, by which library; the access decision itself is its scan.accessed entry
     "scan.deidentified": _COMMON | {"scan_id", "patient", "profile", "options", "algorithm"},
+    # crypto-shredding (imaging/erasure.py): who, when, and a hash of the erased scans' ids
+    "patient.erased": _COMMON | {"patient", "manifest_sha256", "status"},
 }
 
 # events about patients: format v2, commitments only (keys, models and logs are about no one)
@@ -295,6 +298,7 @@ REQUIRED: dict[str, set[str]] = {
     "federation.equivocation": {"log_origin", "evidence_id"},
     "federation.remote_access": {"log_origin", "remote_event_id"},
     "scan.deidentified": {"scan_id", "profile"},
+    "patient.erased": {"patient", "manifest_sha256"},
 }
 
 

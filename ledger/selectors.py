@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from django.db import connection
 
 from ledger import chain, merkle, note
-from ledger.models import Checkpoint, Entry, EntryOpening, Head, SigningKey, TreeNode
+from ledger.models import Batch, Checkpoint, Entry, EntryOpening, Head, SigningKey, TreeNode
 
 
 def _uuid(event_id) -> uuid.UUID | None:
@@ -45,11 +45,46 @@ def record(e: Entry) -> chain.EntryRecord:
         leaf_hash=bytes(e.leaf_hash),
         key_id=e.key_id,
         signature=bytes(e.signature),
+        batch=e.batch,
     )
 
 
 def entry_json(e: Entry) -> dict:
     return chain.entry_to_json(record(e))
+
+
+def batch_record(b: Batch) -> chain.BatchRecord:
+    return chain.BatchRecord(
+        first=b.first,
+        size=b.size,
+        root_hash=bytes(b.root_hash),
+        key_id=b.key_id,
+        signature=bytes(b.signature),
+    )
+
+
+def batch_proof(e: Entry) -> dict | None:
+    """The signed batch covering a batch-form entry, with the entry's inclusion proof against
+    the batch root (`inclusion_proof`, base64, index `e.index - first` in a tree of the batch's
+    size); None for a per-entry signed entry. Two queries (the batch, its leaf hashes)."""
+    if e.batch is None:
+        return None
+    b = Batch.objects.filter(first=e.batch).first()
+    if b is None:
+        return None
+    leaves = [
+        bytes(h)
+        for h in Entry.objects.filter(index__gte=b.first, index__lt=b.first + b.size)
+        .order_by("index")
+        .values_list("leaf_hash", flat=True)
+    ]
+    if len(leaves) != b.size:
+        return None
+    out = chain.batch_to_json(batch_record(b))
+    out["inclusion_proof"] = [
+        base64.b64encode(h).decode() for h in merkle.inclusion_proof(leaves, e.index - b.first)
+    ]
+    return out
 
 
 def fetch_nodes(ids) -> dict[tuple[int, int], bytes]:
@@ -191,6 +226,8 @@ def receipt_for_event(event_id, *, with_openings: bool = False) -> dict | None:
         "keys": public_keys(),
         "witnessed": witnessed_for(e.index, cp.tree_size),
     }
+    if e.batch is not None:  # the batch form: the signature that covers the entry, and the proof
+        receipt["batch"] = batch_proof(e)
     if with_openings:
         openings = openings_for_event(event_id)
         if openings is not None:
@@ -215,6 +252,7 @@ def iter_entries(chunk: int = 1000, *, with_nodes: bool = True) -> Iterator[tupl
         "leaf_hash",
         "key_id",
         "signature",
+        "batch",
     )
     while True:
         rows = list(Entry.objects.filter(index__gte=start).order_by("index").values_list(*fields)[:chunk])
@@ -239,9 +277,22 @@ def iter_entries(chunk: int = 1000, *, with_nodes: bool = True) -> Iterator[tupl
                 leaf_hash=bytes(r[7]),
                 key_id=r[8],
                 signature=bytes(r[9]),
+                batch=r[10],
             )
             yield rec, (by_leaf.get(r[0], []) if with_nodes else None)
         start = hi + 1
+
+
+def iter_batches(chunk: int = 1000) -> Iterator[chain.BatchRecord]:
+    """Signed batches in index order; bounded memory."""
+    last = -1
+    while True:
+        rows = list(Batch.objects.filter(first__gt=last).order_by("first")[:chunk])
+        if not rows:
+            return
+        for b in rows:
+            yield batch_record(b)
+        last = rows[-1].first
 
 
 def iter_checkpoints(chunk: int = 200) -> Iterator[str]:

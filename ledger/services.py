@@ -13,9 +13,11 @@ are recorded in format v2: the public entry holds a salted commitment per fact
 the patient's pseudonym) in the same statement batch.
 
 `append_pending` (the worker's function) assigns indexes under the locked head row, signs
-each entry with Falcon-512, stores the entries and the interior hashes they complete, and
-deletes the pending rows — all in one transaction, so a crash leaves either everything or
-nothing. A checkpoint is signed every `LEDGER_CHECKPOINT_EVERY` entries, and by the periodic
+the batch with ONE Falcon-512 signature over the RFC 9162 root of its leaves (`Batch`; each
+entry is covered through its inclusion proof against that root; `LEDGER_BATCH_SIGNING=False`
+signs each entry instead, the format of older entries), stores the entries and the interior
+hashes they complete, and deletes the pending rows — all in one transaction, so a crash
+leaves either everything or nothing. A checkpoint is signed every `LEDGER_CHECKPOINT_EVERY` entries, and by the periodic
 task when the newest checkpoint is older than `LEDGER_CHECKPOINT_SECONDS`.
 """
 
@@ -35,7 +37,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ledger import canonical, chain, commitment, merkle, note, wakeups
-from ledger.models import Checkpoint, Entry, EntryOpening, Head, PendingEvent, SigningKey, TreeNode
+from ledger.models import Batch, Checkpoint, Entry, EntryOpening, Head, PendingEvent, SigningKey, TreeNode
 from ledger.schema import (
     EVENT_TYPES,
     PayloadError,
@@ -68,6 +70,11 @@ def origin() -> str:
 
 def checkpoint_every() -> int:
     return int(getattr(settings, "LEDGER_CHECKPOINT_EVERY", 64))
+
+
+def batch_signing() -> bool:
+    """One Falcon-512 signature per append batch (True), or one per entry (the old form)."""
+    return bool(getattr(settings, "LEDGER_BATCH_SIGNING", True))
 
 
 def checkpoint_seconds() -> int:
@@ -393,17 +400,87 @@ def append_pending(*, max_batch: int = 256) -> int:
             current_leaf[0] = index
             tree.append(leaf)
             prev = leaf
-        # the leaves chain, their signatures do not: sign them all at once
-        for entry, sig in zip(entries, _falcon_sign_all(signer, [e.leaf_hash for e in entries]), strict=True):
-            entry.signature = sig
-        Entry.objects.bulk_create(entries)
-        TreeNode.objects.bulk_create(nodes)
+        if not entries:
+            pass
+        elif batch_signing():
+            _sign_batch(signer, fkey.key_id, entries)
+        else:  # per entry: the leaves chain, their signatures do not: sign them all at once
+            leaves = [e.leaf_hash for e in entries]
+            for entry, sig in zip(entries, _falcon_sign_all(signer, leaves), strict=True):
+                entry.signature = sig
+        _insert_entries(entries)
+        _insert_nodes(nodes)
         PendingEvent.objects.filter(id__in=[p.id for p in pending]).delete()
         Head.objects.filter(pk=1).update(size=tree.size, last_leaf_hash=prev, compact=b"".join(tree.hashes))
         last_cp = Checkpoint.objects.order_by("-id").values_list("tree_size", flat=True).first() or 0
         if tree.size - last_cp >= checkpoint_every():
             _sign_checkpoint(tree.size, tree.root(), keys)
     return len(entries)
+
+
+def _insert_entries(entries: list[Entry]) -> None:
+    """INSERT the entries in one statement. On PostgreSQL, one short statement with one array
+    per column (``unnest``): a 500-row bulk_create spent more time building and splitting its
+    5,500 placeholders than the database spent storing the rows."""
+    if not entries:
+        return
+    if connection.vendor != "postgresql":
+        Entry.objects.bulk_create(entries)
+        return
+    t = Entry._meta.db_table
+    with connection.cursor() as c:
+        c.execute(
+            f'INSERT INTO {t} ("index", event_id, event_type, "timestamp", prev_hash, payload, '  # nosec B608 - table name from the model
+            "fingerprints, leaf_hash, key_id, signature, batch) "
+            "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[], %s::bytea[], "
+            "%s::text[], %s::text[], %s::bytea[], %s::varchar[], %s::bytea[], %s::bigint[])",
+            [
+                [e.index for e in entries],
+                [e.event_id for e in entries],
+                [e.event_type for e in entries],
+                [e.timestamp for e in entries],
+                [bytes(e.prev_hash) for e in entries],
+                [e.payload for e in entries],
+                [e.fingerprints for e in entries],
+                [bytes(e.leaf_hash) for e in entries],
+                [e.key_id for e in entries],
+                [bytes(e.signature) for e in entries],
+                [e.batch for e in entries],
+            ],
+        )
+
+
+def _insert_nodes(nodes: list[TreeNode]) -> None:
+    """INSERT the interior nodes in one statement (see `_insert_entries`)."""
+    if not nodes:
+        return
+    if connection.vendor != "postgresql":
+        TreeNode.objects.bulk_create(nodes)
+        return
+    t = TreeNode._meta.db_table
+    with connection.cursor() as c:
+        c.execute(
+            f"INSERT INTO {t} (level, idx, hash, leaf) "  # nosec B608 - table name from the model
+            "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[], %s::bigint[])",
+            [
+                [n.level for n in nodes],
+                [n.idx for n in nodes],
+                [bytes(n.hash) for n in nodes],
+                [n.leaf for n in nodes],
+            ],
+        )
+
+
+def _sign_batch(signer: note.Signer, key_id: str, entries: list[Entry]) -> Batch:
+    """One Falcon-512 signature over the Merkle root of `entries` (consecutive, not yet
+    saved); marks each entry as covered by it. Returns the saved `Batch`."""
+    first, size = entries[0].index, len(entries)
+    root = merkle.root(e.leaf_hash for e in entries)
+    signature = note.falcon_512.sign(signer.private_key, chain.batch_message(first, size, root))
+    for e in entries:
+        e.batch = first
+        e.signature = b""
+    return Batch.objects.create(first=first, size=size, root_hash=root, key_id=key_id, signature=signature)
 
 
 def _falcon_sign(signer: note.Signer, leaf: bytes) -> bytes:

@@ -42,3 +42,11 @@ def checkpoint_task() -> int:
 
 
 services.use_append_task(append_pending_task)
+
+
+@shared_task(name="ledger.verify_now", acks_late=True)
+def verify_now_task(job: str) -> bool:
+    """The explorer's "verify now" (ledger.verify_jobs): a full re-verification with progress."""
+    from ledger import verify_jobs
+
+    return bool(verify_jobs.run(job)["ok"])

@@ -7,11 +7,14 @@ import time
 
 from ledger import chain
 from ledger.models import Entry, EntryOpening, Head
-from ledger.selectors import iter_checkpoints, iter_entries, public_keys, record, verifiers
+from ledger.selectors import iter_batches, iter_checkpoints, iter_entries, public_keys, record, verifiers
 
 
-def verify_database(*, chunk: int = 1000, check_nodes: bool = True, check_openings: bool = False) -> dict:
-    """Re-verify every entry signature, the previous-hash chain, the stored interior hashes,
+def verify_database(
+    *, chunk: int = 1000, check_nodes: bool = True, check_openings: bool = False, progress=None
+) -> dict:
+    """Re-verify every entry's signature (its own, or its batch's over the batch's Merkle
+    root), the previous-hash chain, the stored interior hashes,
     every checkpoint's signatures and root against the entries (so successive checkpoints are
     consistent with each other), and the head row. With `check_openings`, also every opening
     of the private index against the commitments of its appended v2 entry. Returns a report
@@ -22,10 +25,11 @@ def verify_database(*, chunk: int = 1000, check_nodes: bool = True, check_openin
     report: dict = {"ok": False, "origin": origin(), "entries": 0, "checkpoints": 0, "failure": None}
     try:
         v = chain.verify_stream(
-            ((e, nodes) for e, nodes in iter_entries(chunk, with_nodes=check_nodes)),
+            _reporting(iter_entries(chunk, with_nodes=check_nodes), progress, chunk),
             iter_checkpoints(),
             verifiers(),
             origin(),
+            iter_batches(),
         )
         head = Head.objects.filter(pk=1).first()
         head_size = head.size if head else 0
@@ -39,13 +43,24 @@ def verify_database(*, chunk: int = 1000, check_nodes: bool = True, check_openin
             )
         if check_openings:
             report["openings"] = _check_openings(chunk)
-        report.update(ok=True, entries=v.size, checkpoints=v.checkpoints)
+        report.update(ok=True, entries=v.size, checkpoints=v.checkpoints, batches=v.batches)
         if v.last_checkpoint:
             report["latest_checkpoint_size"] = v.last_checkpoint[0]
     except chain.VerificationFailure as f:
         report["failure"] = f.as_dict()
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _reporting(items, progress, every: int):
+    """Pass `items` through, calling `progress(n)` every `every` items (the explorer's
+    "verify now" shows how far it got); `progress` None: no calls."""
+    n = 0
+    for item in items:
+        yield item
+        n += 1
+        if progress is not None and n % every == 0:
+            progress(n)
 
 
 def _check_openings(chunk: int) -> int:
@@ -86,5 +101,12 @@ def export_to(fh) -> dict:
             fh.write(",\n")
         fh.write(json.dumps({"tree_size": chain.checkpoint_size(note_text), "note": note_text}))
         k += 1
+    fh.write('],"batches":[')
+    b = 0
+    for batch in iter_batches():
+        if b:
+            fh.write(",\n")
+        fh.write(json.dumps(chain.batch_to_json(batch)))
+        b += 1
     fh.write("]}\n")
-    return {"entries": n, "checkpoints": k}
+    return {"entries": n, "checkpoints": k, "batches": b}

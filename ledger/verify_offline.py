@@ -8,10 +8,13 @@
 
 No Django, no database: only ledger.merkle, ledger.note, ledger.canonical and ledger.chain
 (standard library + pqcrypto). For an export it checks every entry (canonical payload, leaf
-hash, previous-hash chain, Falcon-512 signature by a published key), every checkpoint
+hash, previous-hash chain, Falcon-512 signature by a published key: the entry's own in the
+per-entry form, or in the batch form its batch's over the Merkle root of the batch's
+leaves, recomputed from the entries), every checkpoint
 (Falcon-512 and ML-DSA-44 signatures by published keys, origin, and the signed root against
 the root recomputed from the entries — which makes successive checkpoints consistent).
-For a receipt it checks the entry's leaf hash and signature, the checkpoint's signatures
+For a receipt it checks the entry's leaf hash and signature (batch form: the batch's
+signature and the entry's inclusion proof against the batch root), the checkpoint's signatures
 and the inclusion proof of the entry in the checkpoint's tree. An entry of format v2 holds
 salted commitments only; the openings (``{field: {"salt", "value"}}``) that an authorised
 reader's receipt carries under ``"openings"``, or that --openings names, are checked against
@@ -83,6 +86,13 @@ def verify_export(doc: Any, keys: list[note.Verifier] | None = None) -> dict[str
     entries, cps = doc.get("entries"), doc.get("checkpoints")
     if not isinstance(entries, list) or not isinstance(cps, list):
         raise InputError("export lacks entries or checkpoints lists")
+    raw_batches = doc.get("batches", [])  # absent in exports from before batch signing
+    if not isinstance(raw_batches, list):
+        raise InputError("export's batches is not a list")
+    try:
+        batches = [chain.batch_from_json(b) for b in raw_batches]
+    except ValueError as exc:
+        raise chain.VerificationFailure(None, "malformed", f"signed batch: {exc}") from None
 
     def entry_stream() -> Iterator[tuple[chain.EntryRecord, None]]:
         for pos, raw in enumerate(entries):
@@ -103,8 +113,14 @@ def verify_export(doc: Any, keys: list[note.Verifier] | None = None) -> dict[str
                 )
             yield c["note"]
 
-    v = chain.verify_stream(entry_stream(), cp_stream(), keys, origin)
-    return {"kind": "export", "origin": origin, "entries": v.size, "checkpoints": v.checkpoints}
+    v = chain.verify_stream(entry_stream(), cp_stream(), keys, origin, batches)
+    return {
+        "kind": "export",
+        "origin": origin,
+        "entries": v.size,
+        "checkpoints": v.checkpoints,
+        "batches": v.batches,
+    }
 
 
 def verify_receipt(
@@ -126,8 +142,11 @@ def verify_receipt(
     key = fkeys.get(e.key_id)
     if key is None:
         raise chain.VerificationFailure(i, "key", f"entry is signed with unpublished key {e.key_id!r}")
-    if not note._safe_verify(note.falcon_512, key.public_key, chain.entry_message(leaf), e.signature):
-        raise chain.VerificationFailure(i, "signature", "Falcon-512 entry signature does not verify")
+    if e.batch is None:
+        if not note._safe_verify(note.falcon_512, key.public_key, chain.entry_message(leaf), e.signature):
+            raise chain.VerificationFailure(i, "signature", "Falcon-512 entry signature does not verify")
+    else:
+        _verify_batch(doc, e, leaf, key)
     signed = doc.get("checkpoint")
     if not isinstance(signed, str):
         raise chain.VerificationFailure(i, "malformed", "receipt has no checkpoint note")
@@ -175,13 +194,40 @@ def verify_receipt(
     return out
 
 
-def _b64_hashes(raw: Any, i: int, what: str) -> list[bytes]:
+def _verify_batch(doc: dict[str, Any], e: chain.EntryRecord, leaf: bytes, key: note.Verifier) -> None:
+    """A batch-form entry: the receipt's `batch` (first, size, root, key, signature) must be
+    the entry's batch, signed by the entry's key, and include the entry's leaf."""
+    i = e.index
+    raw = doc.get("batch")
+    if raw is None:
+        raise chain.VerificationFailure(i, "malformed", "the entry is batch-signed; the receipt has no batch")
+    try:
+        b = chain.batch_from_json(raw)
+    except ValueError as exc:
+        raise chain.VerificationFailure(i, "malformed", f"receipt batch: {exc}") from None
+    if b.first != e.batch or not b.covers(i):
+        raise chain.VerificationFailure(i, "batch", f"the receipt's batch {b.first} does not cover entry {i}")
+    if b.key_id != e.key_id:
+        raise chain.VerificationFailure(i, "key", "the batch is signed with another key than the entry names")
+    if e.signature:
+        raise chain.VerificationFailure(i, "signature", "an entry of the batch form carries a signature")
+    proof = _b64_hashes(raw.get("inclusion_proof"), i, "batch inclusion proof", check="batch_proof")
+    try:
+        merkle.verify_inclusion(i - b.first, b.size, leaf, proof, b.root_hash)
+    except merkle.ProofError as exc:
+        raise chain.VerificationFailure(i, "batch_proof", f"inclusion in the signed batch: {exc}") from None
+    message = chain.batch_message(b.first, b.size, b.root_hash)
+    if not note._safe_verify(note.falcon_512, key.public_key, message, b.signature):
+        raise chain.VerificationFailure(i, "signature", "Falcon-512 batch signature does not verify")
+
+
+def _b64_hashes(raw: Any, i: int, what: str, *, check: str = "witnessed_proof") -> list[bytes]:
     if not isinstance(raw, list):
-        raise chain.VerificationFailure(i, "malformed", f"witnessed checkpoint has no {what} list")
+        raise chain.VerificationFailure(i, "malformed", f"receipt has no {what} list")
     try:
         return [base64.b64decode(p, validate=True) for p in raw]
     except (binascii.Error, TypeError, ValueError):
-        raise chain.VerificationFailure(i, "witnessed_proof", f"{what} is not base64") from None
+        raise chain.VerificationFailure(i, check, f"{what} is not base64") from None
 
 
 def verify_witnessed(

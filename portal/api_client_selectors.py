@@ -3,7 +3,11 @@ which scopes it may be granted. The token endpoint and every bearer-token reques
 
 from __future__ import annotations
 
+import threading
+import time
+
 from django.conf import settings
+from django.core.cache import cache
 from oauth2_provider.models import AccessToken, Application
 
 from portal.models import ApiClientPolicy, Role
@@ -41,14 +45,64 @@ def allowed_scopes(app: Application | None) -> set[str]:
     return policy.scopes & set(settings.OAUTH2_PROVIDER["SCOPES"])
 
 
-def access_token_with_policy(checksum: str) -> AccessToken | None:
-    """A stored access token with its application, that application's owner and policy, in one
-    query (every bearer-token request reads this)."""
+# Every bearer-token request reads its token, application, owner and policy: one query with
+# four joins, whose compilation alone cost about a third of an authorized read. The row is
+# kept per process for up to API_TOKEN_CACHE_SECONDS, and dropped in EVERY process as soon as
+# a token, application, policy or user is saved or deleted anywhere (the generation counter
+# in the shared cache, bumped by `tokens_changed`; one cache GET per request). Expiry is still
+# checked on every request (AccessToken.is_valid), and the policy's rules by policy_of.
+TOKEN_GENERATION_KEY = "api-client:token-generation"  # nosec B105 - a cache key
+_token_rows: dict[str, tuple[float, object, AccessToken | None]] = {}  # checksum -> (until, generation, row)
+_token_lock = threading.Lock()
+
+
+def _token_cache_seconds() -> float:
+    return float(getattr(settings, "API_TOKEN_CACHE_SECONDS", 5.0))
+
+
+def tokens_changed(**_kwargs) -> None:
+    """A token, application, policy or user changed: every process reads tokens afresh."""
+    _token_rows.clear()
+    try:
+        cache.set(TOKEN_GENERATION_KEY, time.time_ns(), None)
+    except Exception:  # noqa: BLE001  # nosec B110 - no shared cache: only this process's copies were dropped
+        pass
+
+
+def _generation() -> object:
+    try:
+        return cache.get(TOKEN_GENERATION_KEY, 0)
+    except Exception:  # noqa: BLE001 - the shared cache is down: never trust a cached row then
+        return None
+
+
+def _load_token(checksum: str) -> AccessToken | None:
     return (
         AccessToken.objects.select_related("user", "application__user", "application__policy")
         .filter(token_checksum=checksum)
         .first()
     )
+
+
+def access_token_with_policy(checksum: str) -> AccessToken | None:
+    """A stored access token with its application, that application's owner and policy, in one
+    query (every bearer-token request reads this), or none while this process holds a copy
+    of the same generation (see above)."""
+    ttl = _token_cache_seconds()
+    if ttl <= 0:
+        return _load_token(checksum)
+    generation = _generation()
+    now = time.monotonic()
+    hit = _token_rows.get(checksum)
+    if generation is not None and hit is not None and hit[0] > now and hit[1] == generation:
+        return hit[2]
+    row = _load_token(checksum)
+    if generation is not None and row is not None:
+        with _token_lock:
+            if len(_token_rows) > 10000:  # bounded: many clients, or a token-guessing caller
+                _token_rows.clear()
+            _token_rows[checksum] = (now + ttl, generation, row)
+    return row
 
 
 def policy_of(access: AccessToken) -> ApiClientPolicy | None:

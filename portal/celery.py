@@ -28,6 +28,8 @@ app = Celery("qmedchain")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+from portal import task_signals  # noqa: E402,F401  (request ids and task metrics: connects its signals)
+
 WORKER_APPLICATION_NAME = "qmedchain-worker"
 
 

@@ -341,13 +341,19 @@ def breakglass_open(
 
 
 @transaction.atomic
-def breakglass_review(*, auditor: User, breakglass: BreakGlass, note: str) -> BreakGlass:
+def breakglass_review(
+    *, auditor: User, breakglass: BreakGlass, note: str, outcome: str = "justified"
+) -> BreakGlass:
+    """Sign off an emergency access as justified or unjustified, with a note (once)."""
     if auditor.role != Role.AUDITOR:
         raise ConsentError("Only auditors sign off emergency access.", 403)
+    if outcome not in ("justified", "unjustified"):
+        raise ConsentError("Choose whether the emergency access was justified.", 400)
     if breakglass.reviewed_at is not None:
         return breakglass
     breakglass.reviewed_by = auditor
     breakglass.reviewed_at = timezone.now()
     breakglass.review_note = (note or "").strip()[:2000]
-    breakglass.save(update_fields=["reviewed_by", "reviewed_at", "review_note"])
+    breakglass.outcome = outcome
+    breakglass.save(update_fields=["reviewed_by", "reviewed_at", "review_note", "outcome"])
     return breakglass

@@ -23,3 +23,14 @@ def bad_request(request, exception=None):
         body = {"type": "about:blank", "title": TITLES[status], "status": status, "detail": detail}
         return JsonResponse(body, status=status, content_type=PROBLEM)
     return render(request, "400.html", {"detail": detail}, status=status)
+
+
+def permission_denied(request, exception=None):
+    """403: what was refused and, for a refusal on patient data (portal.refusals.Refused),
+    when it happened and what to do next; problem+json under /api/."""
+    message = getattr(exception, "message", "") or (str(exception) if exception else "")
+    message = message or "You are not allowed to see this page."
+    if request.path.startswith("/api/"):
+        body = {"type": "about:blank", "title": TITLES[403], "status": 403, "detail": message}
+        return JsonResponse(body, status=403, content_type=PROBLEM)
+    return render(request, "403.html", {"message": message, "refusal": exception}, status=403)

@@ -1,7 +1,9 @@
 from datetime import timedelta
 
 from django import forms
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from portal.models import Action, Organisation, Purpose, Role, ScopeKind, User
 
@@ -79,7 +81,10 @@ class GrantForm(forms.Form):
         self.fields["grantee"].choices = [("", "Choose…")] + choices
         from imaging import consent_port
 
-        self.fields["scope_scan_ids"].choices = consent_port.scan_choices(patient)
+        self.fields["scope_scan_ids"].choices = [
+            (pk, _scan_pick_label(pk, label, thumb))
+            for pk, label, thumb in consent_port.scan_choices(patient)
+        ]
 
     def grantee_kwargs(self) -> dict:
         kind, _, pk = self.cleaned_data["grantee"].partition(":")
@@ -90,6 +95,17 @@ class GrantForm(forms.Form):
     def end(self):
         days = self.cleaned_data.get("days")
         return timezone.now() + timedelta(days=days) if days else None
+
+
+def _scan_pick_label(pk: str, label: str, thumb: bool):
+    """The picker's label: the scan's thumbnail (policy-checked URL, lazy) and its plain label."""
+    if not thumb:
+        return label
+    return format_html(
+        '<img class="thumb small" src="{}" alt="" loading="lazy" width="40" height="40"> {}',
+        reverse("imaging:thumb", args=[pk]),
+        label,
+    )
 
 
 class BreakGlassForm(forms.Form):
@@ -103,6 +119,70 @@ class BreakGlassForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label="Finding",
+        choices=[("justified", "Justified: a real emergency"), ("unjustified", "Unjustified")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose whether the emergency access was justified."},
+    )
     note = forms.CharField(
         label="Review note", widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000
     )
+
+
+class PatientSearchForm(forms.Form):
+    """Emergency access starts from a search among the organisation's patients (posted, so
+    that no name or date of birth appears in a URL or an access log)."""
+
+    name = forms.CharField(label="Name", required=False, max_length=100)
+    birth_date = forms.DateField(
+        label="Date of birth", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    identifier = forms.CharField(
+        label="Patient identifier", required=False, max_length=100, help_text="Username or patient number."
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("name", "").strip() or data.get("birth_date") or data.get("identifier", "").strip()):
+            raise forms.ValidationError("Give a name, a date of birth or an identifier.")
+        if (
+            data.get("name")
+            and len(data["name"].strip()) < 2
+            and not (data.get("birth_date") or data.get("identifier"))
+        ):
+            raise forms.ValidationError("Give at least two letters of the name.")
+        return data
+
+
+class HistoryFilterForm(forms.Form):
+    who = forms.ChoiceField(label="Who", required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="Up to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    outcome = forms.ChoiceField(
+        label="Decision",
+        required=False,
+        choices=[("", "Allowed or refused"), ("allowed", "Allowed"), ("refused", "Refused")],
+    )
+
+    def __init__(self, *args, actors: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["who"].choices = [("", "Anyone"), *actors]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            raise forms.ValidationError("The period ends before it starts.")
+        return data
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Your time zone", help_text="Dates and times on your pages are shown in it."
+    )
+
+    def __init__(self, *args, **kwargs):
+        from portal import timezones
+
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = timezones.choices()

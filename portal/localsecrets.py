@@ -35,3 +35,13 @@ def env_or_generated(name: str, var_dir: Path, *, production: bool, nbytes: int 
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def env_or_file(name: str, var_dir: Path) -> str:
+    """An optional secret: the environment's, else `var/<name>.secret` if that file exists
+    (written by `manage.py rotate_master_key` in the embedded default), else ""."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = var_dir / f"{name.lower()}.secret"
+    return path.read_text().strip() if path.exists() else ""

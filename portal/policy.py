@@ -3,7 +3,8 @@
 `decide(actor, action, resource, purpose, at)` answers allow/deny with the reason and the
 consent (id and version) or break-glass it rests on. Deny by default. It reads current
 rows on every call: nothing is cached across requests, so revocation and expiry take effect
-on the very next request. Recording the decision (access history, ledger) is
+on the very next request. Within ONE request a view may ask for the same patient's consents
+to be read once (`one_consent_read`: the list endpoint decides each row of a patient). Recording the decision (access history, ledger) is
 `portal.access.authorize`'s job; this module only decides.
 
 Resources are a patient (`User` with role patient: list scans, upload, view history, grant,
@@ -12,6 +13,9 @@ revoke) or a scan (anything with `.patient`, `.id`, `.modality`, `.study_date`,
 """
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,6 +76,30 @@ def consents_for(actor: User, patient: User):
     if actor.organisation_id and actor.role in ORGANISATION_ROLES:
         grantee |= Q(grantee_org_id=actor.organisation_id)
     return Consent.objects.filter(grantee, patient=patient, is_current=True).select_related("grantee_org")
+
+
+_consent_memo: ContextVar[dict | None] = ContextVar("policy_consent_memo", default=None)
+
+
+@contextmanager
+def one_consent_read() -> Iterator[None]:
+    """Inside this block (one request), each (actor, patient)'s current consents are read
+    once and reused by every decision: a list of N scans of a patient is one read, not N."""
+    token = _consent_memo.set({})
+    try:
+        yield
+    finally:
+        _consent_memo.reset(token)
+
+
+def _current_consents(actor: User, patient: User) -> list:
+    memo = _consent_memo.get()
+    if memo is None:
+        return list(consents_for(actor, patient))
+    key = (actor.pk, patient.pk)
+    if key not in memo:
+        memo[key] = list(consents_for(actor, patient))
+    return memo[key]
 
 
 def consent_covers_scan(consent: Consent, scan) -> bool:
@@ -175,7 +203,7 @@ def decide(actor, action: str, resource, purpose: str = "TREAT", at: datetime | 
         return deny("role_not_permitted", HIDDEN, 404)
 
     failures = []
-    for consent in consents_for(actor, patient):
+    for consent in _current_consents(actor, patient):
         state = _state_failure(consent, at)
         terms = _terms_failure(consent, action, purpose, scan)
         if state is None and terms is None:

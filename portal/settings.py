@@ -10,7 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from portal.localsecrets import env_or_generated
+from core.logs import logging_config
+from portal.localsecrets import env_or_file, env_or_generated
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,11 @@ VAR_DIR = Path(os.environ.get("QMC_VAR_DIR", BASE_DIR / "var"))
 SECRET_KEY = env_or_generated("SECRET_KEY", VAR_DIR, production=PRODUCTION, nbytes=48)
 # 32-byte key (hex) that encrypts private keys at rest; see core/keyvault.py (crypto/sealing.py)
 QMC_MASTER_KEY = env_or_generated("QMC_MASTER_KEY", VAR_DIR, production=PRODUCTION)
+# during a master-key rotation (manage.py rotate_master_key): the key being replaced, which still
+# opens what it sealed; and the original master key as the root of the derived keys (pseudonyms),
+# which must not change with the sealing key. Environment, else var/<name>.secret, else unset.
+QMC_MASTER_KEY_PREVIOUS = env_or_file("QMC_MASTER_KEY_PREVIOUS", VAR_DIR)
+QMC_KEY_DERIVATION_ROOT = env_or_file("QMC_KEY_DERIVATION_ROOT", VAR_DIR)
 # keyed HMAC for pseudonymous patient ids on the ledger (derived from the master key if unset)
 QMC_PSEUDONYM_KEY = os.environ.get("QMC_PSEUDONYM_KEY", "")
 # keyed HMAC for the pseudonymous UIDs and patient IDs of de-identified research instances
@@ -66,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # request counts and latencies by view for /metrics (portal/metrics.py); first and last
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # X-Request-ID on every log line of the request and of the Celery tasks it enqueues (core/logs.py)
+    "portal.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -76,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # times in the signed-in person's time zone (portal/timezones.py)
+    "portal.timezones.UserTimeZoneMiddleware",
     "portal.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -97,6 +107,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # the red emergency-access banner with time left (portal/context_processors.py)
+                "portal.context_processors.emergency_access",
             ],
         },
     },
@@ -332,6 +344,12 @@ LEDGER_APPEND_BATCH = int(os.environ.get("LEDGER_APPEND_BATCH", "16"))
 LEDGER_APPENDER_THREAD = os.environ.get("LEDGER_APPENDER_THREAD", "1") == "1"
 # threads that sign one append batch at once (pqcrypto's Falcon releases the GIL); 1 = in turn
 LEDGER_SIGN_THREADS = int(os.environ.get("LEDGER_SIGN_THREADS", str(min(4, os.cpu_count() or 1))))
+# one Falcon-512 signature per append batch, over the batch's Merkle root (README, "What each
+# ledger signature covers"); "0" signs each entry on its own, as entries before batch signing
+LEDGER_BATCH_SIGNING = os.environ.get("LEDGER_BATCH_SIGNING", "1") == "1"
+# seconds a process keeps a bearer token's row (portal/api_client_selectors.py; dropped in
+# every process when a token, client, policy or user changes); 0 reads it on every request
+API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
 # the hospital network (federation/): this node's name, public base URL and witness name, the
 # witness policy (Sigsum format; "" = a majority of the witness peers), outbound HTTP timeout
 FEDERATION_NODE_NAME = os.environ.get("QMC_NODE_NAME", "QMedChain demo hospital")
@@ -364,6 +382,8 @@ CELERY_BEAT_SCHEDULE["federation-sync-directories"] = {
 # add-checkpoint requests a client address may make per minute (federation/views_protocol.py)
 FEDERATION_WITNESS_PER_MINUTE = int(os.environ.get("QMC_WITNESS_PER_MINUTE", "600"))
 QMC_BREAKGLASS_HOURS = int(os.environ.get("QMC_BREAKGLASS_HOURS", "4"))
+# a clinician's patient searches (emergency access) per hour (portal/views_consent.py)
+QMC_PATIENT_SEARCHES_PER_HOUR = int(os.environ.get("QMC_PATIENT_SEARCHES_PER_HOUR", "30"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -466,14 +486,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
-}
+# one line per record on stderr: JSON (timestamp, level, logger, message, request_id, task_id) by
+# default in production, text in development; LOG_FORMAT=json|text chooses (core/logs.py)
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+# an expected 403 (PermissionDenied) is one warning line, without a traceback (portal/log_filters.py)
+LOGGING["filters"]["expected_refusals"] = {"()": "portal.log_filters.ExpectedRefusals"}
+LOGGING["loggers"]["django.request"] = {"filters": ["expected_refusals"]}
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -3,7 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 
+from portal import home_selectors
 from portal.client_ip import client_ip
 from portal.throttle import throttle_allow
 
@@ -12,7 +14,19 @@ HOUR = 3600
 
 @login_required
 def home(request):
-    return render(request, "portal/home.html", {"role": request.user.role})
+    """Each role's starting point: what needs attention first, then the links."""
+    user = request.user
+    ctx: dict = {"role": user.role}
+    if user.is_patient:
+        ctx.update(home_selectors.patient_home(user, zone=timezone.get_current_timezone()))
+    elif user.is_clinician:
+        from imaging.dimse.selectors import pending_count
+
+        ctx.update(home_selectors.clinician_home(user))
+        ctx["reconcile"] = pending_count(organisation_id=user.organisation_id)
+    elif user.is_auditor:
+        ctx.update(home_selectors.auditor_home())
+    return render(request, "portal/home.html", ctx)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

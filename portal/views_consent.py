@@ -1,24 +1,31 @@
-"""Patient pages: my consents (grant, revoke), access history. Clinician: my patients, break-glass.
+"""Patient pages: my consents (grant, revoke). Clinician: my patients, patient search and
+break-glass.
 Auditor: break-glass review queue. Thin: forms in, services and selectors do the work."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
 
-from portal import consent_selectors
+from portal import breakglass_selectors, consent_selectors, consent_text
 from portal.access import authorize
 from portal.consent_services import (
+    BREAKGLASS_DEFAULT,
     ConsentError,
     breakglass_open,
     breakglass_review,
     consent_grant,
     consent_revoke,
 )
-from portal.forms import BreakGlassForm, GrantForm, ReviewForm
-from portal.models import AccessEvent, BreakGlass, Consent, Role, User
+from portal.forms import BreakGlassForm, GrantForm, PatientSearchForm, ReviewForm
+from portal.models import BreakGlass, Consent, Role, User
+from portal.throttle import throttle_allow
+
+HOUR = 3600
 
 
 def _role_required(request, *roles):
@@ -47,9 +54,13 @@ def my_consents(request):
         except (ConsentError, User.DoesNotExist, ValueError) as exc:
             form.add_error(None, getattr(exc, "message", "That grantee does not exist."))
         else:
-            messages.success(request, f"Access granted. {consent.policy_text}")
+            words = consent_text.describe(
+                consent, names=consent_text.names_for([consent]), zone=timezone.get_current_timezone()
+            )
+            messages.success(request, f"Access granted. {words}")
             return redirect("consents")
     current = [c for c in consent_selectors.patient_consents(request.user) if c.is_current]
+    consent_text.describe_all(current, zone=timezone.get_current_timezone())
     groups = {"active": [], "pending": [], "expired": [], "inactive": [], "rejected": []}
     for consent in current:
         groups[consent.effective_status()].append(consent)
@@ -75,51 +86,56 @@ def revoke(request, series):
 
 
 @login_required
-def access_history(request):
-    _role_required(request, Role.PATIENT)
-    events = list(
-        AccessEvent.objects.filter(patient=request.user).select_related(
-            "actor__remote_clinician__peer", "consent", "breakglass"
-        )[:100]
-    )
-    statuses = consent_selectors.receipt_statuses([e.ledger_event_id for e in events if e.ledger_event_id])
-    for event in events:
-        event.receipt_status = statuses.get(event.ledger_event_id, "")
-    breakglass = BreakGlass.objects.filter(patient=request.user).select_related("clinician")[:50]
-    notifications = request.user.notifications.all()[:20]
-    return render(
-        request,
-        "portal/access_history.html",
-        {"events": events, "breakglass": breakglass, "notifications": notifications},
-    )
-
-
-@login_required
 def my_patients(request):
     _role_required(request, Role.CLINICIAN)
     grouped = consent_selectors.patients_of(request.user)
     active_bg = BreakGlass.objects.filter(clinician=request.user).select_related("patient")[:20]
-    return render(request, "portal/my_patients.html", {"patients": grouped, "breakglass": active_bg})
+    return render(
+        request,
+        "portal/my_patients.html",
+        {
+            "patients": grouped,
+            "breakglass": active_bg,
+            "emergency": breakglass_selectors.open_emergency_accesses(request.user),
+        },
+    )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def breakglass_start(request):
-    """Find the patient by username (posted, so it never appears in a URL)."""
+    """Find a patient of the clinician's organisation by name, date of birth or identifier
+    (posted, so that none of these appears in a URL); rate-limited per clinician."""
     _role_required(request, Role.CLINICIAN)
-    patient = User.objects.filter(
-        username=request.POST.get("username", "").strip(), role=Role.PATIENT
-    ).first()
-    if patient is None:
-        messages.error(request, "No patient with that username.")
-        return redirect("my-patients")
-    return redirect("breakglass", patient_id=patient.pk)
+    form = PatientSearchForm(request.POST or None)
+    results, status = None, 200
+    if request.method == "POST":
+        if not throttle_allow(
+            scope="patient-search",
+            ident=str(request.user.pk),
+            limit=settings.QMC_PATIENT_SEARCHES_PER_HOUR,
+            window=HOUR,
+        ):
+            form.add_error(None, "Too many patient searches in the last hour. Try again later.")
+            status = 429
+        elif form.is_valid():
+            results = breakglass_selectors.search_patients(
+                request.user,
+                name=form.cleaned_data["name"],
+                birth_date=form.cleaned_data["birth_date"],
+                identifier=form.cleaned_data["identifier"],
+            )
+        else:
+            status = 400
+    return render(request, "portal/patient_search.html", {"form": form, "results": results}, status=status)
 
 
 @login_required
 def breakglass(request, patient_id):
     _role_required(request, Role.CLINICIAN)
-    patient = get_object_or_404(User, pk=patient_id, role=Role.PATIENT)
+    patient = User.objects.filter(pk=patient_id, role=Role.PATIENT).first()
+    if patient is None or not breakglass_selectors.is_organisation_patient(request.user, patient):
+        raise Http404("No such patient in your organisation.")
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -129,10 +145,16 @@ def breakglass(request, patient_id):
         else:
             authorize(actor=request.user, action="list", patient=patient, purpose="ETREAT")
             messages.warning(
-                request, f"Emergency access open until {bg.expires_at:%H:%M} UTC. It is recorded."
+                request,
+                f"Emergency access open until {consent_text.when(bg.expires_at, timezone.get_current_timezone())}. "
+                "It is recorded, shown to the patient and reviewed by an auditor.",
             )
-            return redirect("my-patients")
-    return render(request, "portal/breakglass.html", {"form": form, "patient": patient})
+            return redirect("imaging:patient-scans", patient_id=patient.pk)
+    return render(
+        request,
+        "portal/breakglass.html",
+        {"form": form, "patient": patient, "hours": BREAKGLASS_DEFAULT.total_seconds() / 3600},
+    )
 
 
 @login_required
@@ -153,7 +175,14 @@ def breakglass_signoff(request, pk):
     _role_required(request, Role.AUDITOR)
     bg = get_object_or_404(BreakGlass, pk=pk)
     form = ReviewForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    breakglass_review(auditor=request.user, breakglass=bg, note=note)
-    messages.success(request, "Signed off.")
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return redirect("breakglass-review", pk=bg.pk)
+    breakglass_review(
+        auditor=request.user,
+        breakglass=bg,
+        note=form.cleaned_data["note"],
+        outcome=form.cleaned_data["outcome"],
+    )
+    messages.success(request, f"Signed off as {form.cleaned_data['outcome']}.")
     return redirect("breakglass-queue")

@@ -18,10 +18,27 @@ from .cards import render_card
 from .data import load_split
 from .metrics import binary_metrics, bootstrap_ci
 
-KINDS = ("classical", "qcnn")
+KINDS = ("classical", "qcnn", "cnn", "ensemble")
+# The model activated on a fresh registry: the best on cross-validation (see the ensemble card).
+# ``imaging.model_registry.DEFAULT_KIND`` is the same value (a test checks it).
+DEFAULT_KIND = "ensemble"
+ACTIVE = "active"
+
+
+def resolve_kind(kind: str) -> str:
+    """``active`` → the default kind (the Django command asks the registry first)."""
+    return DEFAULT_KIND if kind == ACTIVE else kind
 
 
 def _model_class(kind: str):
+    if kind == "cnn":
+        from .cnn import CNNModel
+
+        return CNNModel
+    if kind == "ensemble":
+        from .ensemble import EnsembleModel
+
+        return EnsembleModel
     if kind == "classical":
         from .classical import ClassicalModel
 
@@ -35,8 +52,11 @@ def _model_class(kind: str):
 
 def load_model(kind: str, directory: Path | None = None):
     """Load a committed model; the SHA-256 of the artifact bytes is verified against its card."""
+    kind = resolve_kind(kind)
     cls = _model_class(kind)
     arrays, card, digest = read_artifact(kind, directory)
+    if kind == "ensemble":
+        return cls(arrays, card, digest, directory=directory)
     return cls(arrays, card, digest)
 
 
@@ -74,9 +94,13 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def evaluate_file(path, split: str, kind: str, directory: Path | None = None) -> dict:
     s = load_split(path, split)
-    model = load_model(kind, directory)
+    resolved = resolve_kind(kind)
+    model = load_model(resolved, directory)
     out = evaluate(model, s.images, s.labels)
     out["split"] = split
+    out["kind"] = resolved
+    if kind == ACTIVE:
+        out["requested"] = ACTIVE
     return out
 
 
@@ -87,6 +111,11 @@ def train_and_save(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # one core, and bit-for-bit reproducible BLAS reductions
+        if kind in ("cnn", "ensemble"):
+            from .trainer import train_and_save_cnn, train_and_save_ensemble
+
+            fn = train_and_save_cnn if kind == "cnn" else train_and_save_ensemble
+            return fn(path, seed=seed, directory=directory, log=log)
         return _train_and_save(path, kind, seed, directory, log)
 
 
@@ -145,13 +174,16 @@ def _train_and_save(path, kind, seed, directory, log) -> dict:
     card["inference_ms_per_image_batch_measured_at_training"] = round(per_img_ms, 4)
     digest = write_artifact(kind, arrays, card, render_card(card, kind), directory)
     if digest != tmp_digest:
-        raise RuntimeError(f"{kind}: the written artefact's digest {digest} differs from the trained one {tmp_digest}")
+        raise RuntimeError(
+            f"{kind}: the written artefact's digest {digest} differs from the trained one {tmp_digest}"
+        )
     log(f"{kind}: wrote {kind}.npz sha256={digest} val={ {k: val[k] for k in ('auc', 'acc')} }")
     return dict(card, sha256=digest)
 
 
 __all__ = [
     "ARTIFACT_DIR",
+    "DEFAULT_KIND",
     "KINDS",
     "evaluate",
     "evaluate_file",

@@ -43,8 +43,15 @@ class ClassicalModel:
         self._platt = arrays["platt"].astype(np.float64)  # (a, b): p = 1/(1+exp(-(a*d+b)))
 
     # -- scores ---------------------------------------------------------------
+    def features(self, grid28: np.ndarray) -> np.ndarray:
+        """PCA-space features of (n, 28, 28) model grids: (n, k) float32 (k = PCA components).
+
+        The standardised 2,080 pixel + HOG features through this artifact's scaler + PCA; the
+        space the SVM works in (the out-of-distribution detector can use it too)."""
+        return features(np.asarray(grid28, dtype=np.float32)) @ self._w + self._b
+
     def decision_function_grid(self, grid28: np.ndarray) -> np.ndarray:
-        z = features(grid28) @ self._w + self._b
+        z = self.features(grid28)
         d2 = (z * z).sum(1)[:, None] + self._sv_sq[None, :] - 2.0 * (z @ self._sv.T)
         k = np.exp(-self._gamma * np.maximum(d2, 0.0))
         return (k @ self._dual).astype(np.float64) + self._intercept

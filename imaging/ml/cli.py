@@ -9,6 +9,8 @@ import sys
 from .contract import InputError
 from .data import DatasetError
 
+KINDS = ("classical", "qcnn", "cnn", "ensemble")  # == api.KINDS (api is imported lazily)
+
 
 class CLIError(Exception):
     """A user-facing error (bad file, bad split, missing artifact)."""
@@ -20,11 +22,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     ev = sub.add_parser("evaluate", help="evaluate a committed model on a MedMNIST .npz split (never trains)")
     ev.add_argument("--data", required=True, help="MedMNIST-format .npz (<split>_images, <split>_labels)")
     ev.add_argument("--split", default="val")
-    ev.add_argument("--model", choices=("classical", "qcnn"), default="classical")
+    ev.add_argument(
+        "--model",
+        choices=(*KINDS, "active"),
+        default="active",
+        help="a model kind, or 'active' (the registry's active model; without a database, the default)",
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     tr = sub.add_parser("train", help="train a model and rewrite its committed artifact (seeded)")
     tr.add_argument("--data", required=True)
-    tr.add_argument("--model", choices=("classical", "qcnn"), default="classical")
+    tr.add_argument("--model", choices=KINDS, default="classical")
     tr.add_argument("--seed", type=int, default=None, help="default: the seed recorded in the model card")
     return parser
 
@@ -38,7 +45,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> dict:
             if args.json:
                 out.write(json.dumps(result, sort_keys=True) + "\n")
             else:
-                for k in ("model_id", "split", "n", "auc", "acc", "sensitivity", "specificity"):
+                for k in ("kind", "model_id", "split", "n", "auc", "acc", "sensitivity", "specificity"):
                     out.write(f"{k:12s} {result[k]}\n")
             return result
         if args.action == "train":

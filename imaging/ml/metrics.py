@@ -56,3 +56,38 @@ def balanced_threshold(labels, scores, tolerance: float = 0.01) -> float:
     bacc = (sens + spec) / 2
     good = cand[bacc >= bacc.max() - tolerance]
     return float(np.median(good))
+
+
+def cv_table(labels, scores, folds, threshold: float, is_val=None, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Cross-validation summary from out-of-fold scores.
+
+    ``per_fold`` (AUC, ACC, sensitivity, specificity of each held-out fold), their ``mean`` and
+    ``sd``, the ``pooled`` metrics over all out-of-fold scores with 95% bootstrap intervals, and,
+    when ``is_val`` marks the official validation images, the same on those images (``val``).
+    ``n_boot=0`` skips the intervals.
+    """
+    y = np.asarray(labels).astype(int).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    folds = np.asarray(folds).ravel()
+    keys = ("auc", "acc", "sensitivity", "specificity")
+    rows = []
+    for f in np.unique(folds):
+        m = folds == f
+        r = binary_metrics(y[m], s[m], threshold)
+        rows.append({"fold": int(f) + 1, **r})
+    out = {
+        "per_fold": rows,
+        "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+        "sd": {k: float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in keys},
+    }
+    pooled = binary_metrics(y, s, threshold)
+    if n_boot:
+        pooled["ci95"] = bootstrap_ci(y, s, threshold, n_boot=n_boot, seed=seed)
+    out["pooled"] = pooled
+    if is_val is not None:
+        v = np.asarray(is_val, dtype=bool).ravel()
+        val = binary_metrics(y[v], s[v], threshold)
+        if n_boot:
+            val["ci95"] = bootstrap_ci(y[v], s[v], threshold, n_boot=n_boot, seed=seed)
+        out["val"] = val
+    return out

@@ -58,7 +58,8 @@ def ledger_payload(
     since the schema has no version field for scan events. ``qwalk`` is the simulated
     quantum-walk hash of `diagnose.qwalk_message` (secondary fingerprint). The model version
     has no field of its own in scan events either; the registered model ids carry it
-    (``pneumonia-qcnn8-1.0.0``).
+    (``pneumonia-qcnn8-1.0.0``). A scan the applicability gate refused commits to the label
+    ``not-applicable`` and no probability.
     """
     from core.keyvault import pseudonym
 
@@ -86,6 +87,13 @@ def ledger_payload(
         "height": scan.height or 0,
         "frames": scan.frames,
     }
+    if scan.diagnosis_applicable is False:
+        # the applicability gate refused the image: the commitment is to "not-applicable",
+        # with no label and no probability
+        from imaging.ml.applicability import LEDGER_LABEL
+
+        payload["label"] = LEDGER_LABEL
+        del payload["probability"]
     if scan.modality and scan.modality.lower().isalnum():
         payload["modality"] = scan.modality.lower()
     if scan.acquisition == Acquisition.GHOST:

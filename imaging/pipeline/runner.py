@@ -149,12 +149,20 @@ def _run(scan: Scan, clock: Clock) -> str:
         with clock.stage("diagnose"):
             model = None if scan.model_sha256 else diagnose.active_model()  # a redelivery keeps the first
             found = diagnose.diagnose(
-                prepared.matrix, prepared.pixel_sha256, model=model, fingerprint=not scan.qwalk_hash
+                prepared.matrix,
+                prepared.pixel_sha256,
+                model=model,
+                fingerprint=not scan.qwalk_hash,
+                meta=diagnose.metadata_of(scan, prepared.decoded),
             )
             faults.point("diagnosing")
             advance(scan, ENCRYPTING, **found)
         with clock.stage("seal"):
-            sealed = seal.seal_all(scan.pk, seal.plaintexts(prepared), neqr_layer=scan.neqr_layer)
+            plain = {
+                **seal.plaintexts(prepared),
+                **diagnose.saliency_plaintexts(scan, prepared.matrix, model),
+            }
+            sealed = seal.seal_all(scan.pk, plain, neqr_layer=scan.neqr_layer)
             faults.point("encrypting")
 
     with clock.stage("store"):
@@ -167,7 +175,10 @@ def _run(scan: Scan, clock: Clock) -> str:
             if ciphertext is None and not (staged.cid and store.exists(staged.cid)):
                 # staged by a delivery that stopped before its put: encrypt again, same key
                 prepared = prepared or _prepared(scan, store)
-                ciphertext = storing.restage(scan, staged, seal.plaintexts(prepared)[staged.kind])
+                plain = seal.plaintexts(prepared)
+                if staged.kind not in plain:  # the saliency map: computed again, deterministic
+                    plain.update(diagnose.saliency_plaintexts(scan, prepared.matrix))
+                ciphertext = storing.restage(scan, staged, plain[staged.kind])
             if ciphertext is not None:
                 puts.append((staged, ciphertext))
             stored.append(staged)

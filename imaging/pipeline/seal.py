@@ -49,10 +49,12 @@ def encrypt(kind: str, object_id: Any, plaintext: bytes, key: bytes, *, neqr_lay
 def seal(scan_id: Any, kind: str, plaintext: bytes, *, neqr_layer: bool, key: bytes | None = None) -> Sealed:
     """One derived object encrypted under `key` (a new data key when None)."""
     object_id, key = derived_object_id(scan_id, kind), key or envelope.new_data_key()
-    ct = encrypt(kind, object_id, plaintext, key, neqr_layer=neqr_layer)
+    # the simulated NEQR layer is defined for the preview and the matrix only (not the saliency map)
+    ct = encrypt(kind, object_id, plaintext, key, neqr_layer=neqr_layer and kind in DERIVED_KINDS)
     return Sealed(object_id, key, ct, cid_for(ct), hashlib.sha256(ct).hexdigest(), len(plaintext))
 
 
 def seal_all(scan_id: Any, plain: dict[str, bytes], *, neqr_layer: bool) -> dict[str, Sealed]:
-    """{kind: Sealed}: each derived object encrypted under a new data key."""
-    return {kind: seal(scan_id, kind, plain[kind], neqr_layer=neqr_layer) for kind in DERIVED_KINDS}
+    """{kind: Sealed}: each derived object (and the saliency map, when `plain` has one)
+    encrypted under a new data key."""
+    return {kind: seal(scan_id, kind, plain[kind], neqr_layer=neqr_layer) for kind in plain}

@@ -28,6 +28,8 @@ FAILED = "failed"
 STEP_INDEX = {s: i for i, s in enumerate(STEPS)}
 ORIGINAL, PREVIEW, MATRIX = "original", "preview", "matrix"
 DERIVED_KINDS = (PREVIEW, MATRIX)
+SALIENCY = "saliency"  # optional: only for a scan the applicability gate let through
+OPTIONAL_KINDS = (SALIENCY,)
 
 
 class PipelineFailure(Exception):

@@ -25,6 +25,17 @@ from portal.api.permissions import PURPOSE_HEADER, purpose_of
 from portal.models import Role
 
 NOT_FOUND = "No such receipt, or it is not yours to see."
+ERASED = "erased: this scan was erased at the patient's request; only its commitments remain on the ledger."
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class LedgerEventSerializer(serializers.Serializer):
@@ -85,6 +96,11 @@ class ReceiptView(APIView):
 
         row = opening_for_event(event_id)
         if row is None:
+            from portal.models import ErasedScan
+
+            if _is_uuid(event_id) and ErasedScan.objects.filter(ledger_event_id=event_id).exists():
+                # the entry of a scan erased by crypto-shredding (imaging/erasure.py): its openings are gone
+                raise ApiError(ERASED, 410)
             raise ApiError(NOT_FOUND, 404)
         user = request.user
         if user.role == Role.PATIENT and row.subject and row.subject == pseudonym("patient", user.pk):

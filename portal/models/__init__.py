@@ -1,6 +1,7 @@
 from portal.models.access import AccessEvent, BreakGlass, Notification
 from portal.models.api_clients import ApiClientPolicy
 from portal.models.consent import Action, Consent, ConsentStatus, Purpose, ScopeKind
+from portal.models.erasure import ErasedScan, ErasureRequest, ErasureStatus
 from portal.models.keys import UserKeyPair, WrappedKey
 from portal.models.people import Organisation, Role, User, WorkerHeartbeat
 
@@ -11,6 +12,9 @@ __all__ = [
     "BreakGlass",
     "Consent",
     "ConsentStatus",
+    "ErasedScan",
+    "ErasureRequest",
+    "ErasureStatus",
     "Notification",
     "Organisation",
     "Purpose",

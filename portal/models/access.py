@@ -22,6 +22,10 @@ class BreakGlass(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
+    # the auditor's finding when signing off: was the emergency real? ("" until reviewed)
+    outcome = models.CharField(
+        max_length=12, blank=True, choices=[("justified", "Justified"), ("unjustified", "Unjustified")]
+    )
     ledger_event_id = models.UUIDField(null=True, blank=True)
 
     class Meta:

@@ -37,6 +37,10 @@ class User(AbstractUser):
     organisation = models.ForeignKey(
         Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
     )
+    # an IANA zone name ("Europe/London"); empty: settings.TIME_ZONE (portal.timezones)
+    time_zone = models.CharField(max_length=64, blank=True)
+    # for a clinician's patient search in an emergency (portal.breakglass_selectors)
+    birth_date = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -20,6 +20,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from portal.access import authorize
 from portal.consent_services import breakglass_open, consent_grant, consent_revoke
 from portal.models import AccessEvent
 from tests.api.conftest import ALL_READ_SCOPES, fetch_token, png, register_client, stored_scan
@@ -32,18 +33,18 @@ from tests.factories import (
 from tests.url_walk import served
 
 MATRIX = """
-actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg  w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry lab_run lab_status lab_figure lab_api_run lab_api_figure lab_api_runs receipts receipt revoke w_revoke
-patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403   403        403          302     200      200             200    200      200    302     403     403        403        403         403            403          in       200     200    302
-other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403   403        403          302     200      404             404    404      404    404     403     403        403        403         403            403          out      404     404    404
-clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           302        200   403        403          200     200      200             200    200      200    302     200     200        200        200         200            in           403      200     404    403
-clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           302        200   403        403          200     200      404             404    404      404    404     404     404        404        404         404            out          403      404     404    403
-auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403   200        302          200     200      404             404    404      404    404     404     404        404        404         404            out          403      404     404    403
-anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      401         401            401          401      401     401    login
-client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      200     403    login
-client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
-client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      403     403    login
-client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
-client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login
+actor                scans scans_all upload detail status diagnosis original preview patients history consents consent_get consent_fhir grant w_consents w_history w_my_patients w_bg_start w_bg  w_bg_queue w_bg_signoff w_index w_upload w_patient_scans w_scan w_status w_neqr w_retry lab_run lab_status lab_figure lab_api_run lab_api_figure lab_api_runs receipts receipt revoke w_revoke w_bg_review w_thumb
+patient              200   in        202    200    200    200       200      200     in       200     in       200         200          201   200        200       403           403        403   403        403          302     200      200             200    200      200    302     403     403        403        403         403            403          in       200     200    302 403         200
+other_patient        404   out       403    404    404    404       404      404     out      200     out      404         404          201   200        200       403           403        403   403        403          302     200      404             404    404      404    404     403     403        403        403         403            403          out      404     404    404 403         404
+clinician_consent    200   in        202    200    200    200       200      200     in       403     out      404         404          403   403        403       200           200        200   403        403          200     200      200             200    200      200    302     200     200        200        200         200            in           403      200     404    403 403         200
+clinician_none       404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       200           200        404   403        403          200     200      404             404    404      404    404     404     404        404        404         404            out          403      404     404    403 403         404
+auditor              404   out       403    404    404    404       404      404     out      403     out      404         404          403   403        403       403           403        403   200        302          200     200      404             404    404      404    404     404     404        404        404         404            out          403      404     404    403 200         404
+anonymous            401   401       401    401    401    401       401      401     401      401     401      401         401          401   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      401         401            401          401      401     401    login login       login
+client_consent       200   in        403    200    200    200       200      200     in       403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      200     403    login login       login
+client_wrong_purpose 403   out       403    403    403    403       403      403     out      403     in       200         200          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login login       login
+client_no_scope      403   403       403    403    403    403       403      403     403      403     403      403         403          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      403     403    login login       login
+client_none          404   out       403    404    404    404       404      404     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login login       login
+client_revoked       403   out       403    403    403    403       403      403     out      403     out      404         404          403   login      login     login         login      login login      login        login   login    login           login  login    login  login   login   login      login      403         403            403          403      404     403    login login       login
 """
 
 # DICOMweb (/dicomweb, imaging/dicomweb): searches answer in/out (is Alice's CT study, series or
@@ -88,6 +89,23 @@ client_revoked       403        403
 # scan (the page reads the study's identity for clinicians; the viewer's DICOMweb calls are above).
 VIEWER_MATRIX = """
 actor                w_viewer
+patient              200
+other_patient        404
+clinician_consent    200
+clinician_none       404
+auditor              404
+anonymous            login
+client_consent       login
+client_wrong_purpose login
+client_no_scope      login
+client_none          login
+client_revoked       login
+"""
+
+# The saliency overlay of a diagnosed chest X-ray (imaging.views.saliency_overlay): a derived
+# image, so the preview's access rule (policy "view", the reader's own key wrap).
+SALIENCY_MATRIX = """
+actor                w_saliency
 patient              200
 other_patient        404
 clinician_consent    200
@@ -157,10 +175,17 @@ OPS = {
     "w_consents": ("consents", "get", {}, None),
     "w_history": ("access-history", "get", {}, None),
     "w_my_patients": ("my-patients", "get", {}, None),
-    "w_bg_start": ("breakglass-start", "post", {}, lambda w: {"username": w["alice"].username}),
+    "w_bg_start": ("breakglass-start", "post", {}, lambda w: {"identifier": w["alice"].username}),
     "w_bg": ("breakglass", "get", {"patient_id": "alice"}, None),
     "w_bg_queue": ("breakglass-queue", "get", {}, None),
-    "w_bg_signoff": ("breakglass-signoff", "post", {"pk": "breakglass"}, lambda w: {"note": "ok"}),
+    "w_bg_signoff": (
+        "breakglass-signoff",
+        "post",
+        {"pk": "breakglass"},
+        lambda w: {"note": "ok", "outcome": "justified"},
+    ),
+    "w_bg_review": ("breakglass-review", "get", {"pk": "breakglass"}, None),
+    "w_thumb": ("imaging:thumb", "get", {"scan_id": "scan"}, None),
     "w_index": ("imaging:index", "get", {}, None),
     "w_upload": ("imaging:upload", "get", {}, None),
     "w_patient_scans": ("imaging:patient-scans", "get", {"patient_id": "alice"}, None),
@@ -214,6 +239,25 @@ OPS.update(
 OPS["fhir_study"] = ("imaging-api:fhir-imaging-study", "get", {"study_id": "fhir_study"}, None)
 OPS["fhir_report"] = ("imaging-api:fhir-diagnostic-report", "get", {"scan_id": "scan"}, None)
 OPS["w_viewer"] = ("imaging:viewer", "get", {"scan_id": "dw_scan"}, None)
+# the receipt of one access in the patient's history (portal/views_history.py): an HTML page
+# and its JSON download, for the patient alone (the policy's view_history); everyone else 404
+OPS["w_receipt"] = ("access-receipt", "get", {"pk": "access"}, None)
+OPS["w_receipt_json"] = ("access-receipt-json", "get", {"pk": "access"}, None)
+RECEIPT_PAGE_MATRIX = """
+actor                w_receipt w_receipt_json
+patient              200       200
+other_patient        404       404
+clinician_consent    404       404
+clinician_none       404       404
+auditor              404       404
+anonymous            login     login
+client_consent       login     login
+client_wrong_purpose login     login
+client_no_scope      login     login
+client_none          login     login
+client_revoked       login     login
+"""
+OPS["w_saliency"] = ("imaging:saliency", "get", {"scan_id": "saliency_scan"}, None)
 OPS["w_reconcile"] = ("imaging:reconcile", "get", {}, None)
 OPS["w_reconcile_attach"] = (
     "imaging:reconcile-attach",
@@ -278,6 +322,8 @@ PATIENT_DATA_PREFIXES = (
     "dicomweb/",
     "federation/v1/",
     "api/v1/fhir/",
+    "erasure/",
+    "staff/erasures/",
 )
 
 
@@ -308,7 +354,9 @@ EXPECTED = _before_revocations(
         parse(FHIR_MATRIX),
         parse(NODE_API_LOCAL),
         parse(VIEWER_MATRIX),
+        parse(SALIENCY_MATRIX),
         parse(DIMSE_MATRIX),
+        parse(RECEIPT_PAGE_MATRIX),
     ),
 )
 
@@ -332,6 +380,38 @@ def _neqr_scan(patient, *, uploader):
     obj.cid = blobs.store().put(ciphertext)
     obj.ciphertext_sha256 = hashlib.sha256(ciphertext).hexdigest()
     obj.save(update_fields=["cid", "ciphertext_sha256"])
+    return scan
+
+
+def _saliency_scan(patient, *, uploader):
+    """A diagnosed chest X-ray with its saliency map stored encrypted, its data key wrapped for
+    the system, the patient and the current readers, as the pipeline leaves it."""
+    import hashlib
+
+    import numpy as np
+
+    from crypto import envelope
+    from imaging import blobs
+    from imaging.ml import saliency
+    from imaging.models import ScanObject
+    from portal import keys
+    from portal.consent_selectors import readers_for_scan
+
+    scan, _ = stored_scan(patient, uploader=uploader, modality="DX")
+    scan.diagnosis_applicable = True
+    scan.save(update_fields=["diagnosis_applicable"])
+    heat = np.linspace(0, 1, 128 * 128, dtype=np.float32).reshape(128, 128)
+    data = saliency.heat_png(heat)
+    obj = ScanObject(
+        scan=scan, kind="saliency", version=1, plaintext_size=len(data), backend=blobs.store().name
+    )
+    key = envelope.new_data_key()
+    ciphertext = envelope.encrypt(data, key, object_id=str(obj.id), kind="saliency", version=1)
+    obj.cid = blobs.store().put(ciphertext)
+    obj.ciphertext_sha256 = hashlib.sha256(ciphertext).hexdigest()
+    obj.save()
+    for reader in [None, patient, *readers_for_scan(scan)]:
+        keys.wrap_for(object_id=obj.id, patient=patient, data_key=key, reader=reader)
     return scan
 
 
@@ -430,7 +510,10 @@ def world(db, client):
     consent_revoke(actor=alice, consent=revoked)
     scan, _ = stored_scan(alice, uploader=doc)
     neqr_scan = _neqr_scan(alice, uploader=doc)
+    saliency_scan = _saliency_scan(alice, uploader=doc)
     lab_run = _lab_run(alice, doc)
+    authorize(actor=doc, action="view", scan=scan)  # an access in Alice's history, with a receipt
+    access = AccessEvent.objects.filter(patient=alice, actor=doc).first()
     scan_entry = _checkpointed_scan_entry(scan)
     dicom_scan = _dicom_scan(alice, uploader=doc)
     pending = _pending_instance(doc.organisation)
@@ -443,9 +526,11 @@ def world(db, client):
         "consent": consent,
         "scan": scan,
         "neqr_scan": neqr_scan,
+        "saliency_scan": saliency_scan,
         "breakglass": bg,
         "lab_run": lab_run,
         "scan_entry": scan_entry,
+        "access": access,
         "scan_original": scan.blobs.get(kind="original"),
         "client": client,
         "dw_study": dicom_scan.series.study.study_instance_uid,
@@ -559,7 +644,7 @@ def test_matrix(actor, world):
 
 
 def test_every_patient_data_url_is_in_the_matrix():
-    covered = {name for name, *_ in OPS.values()}
+    covered = {name for name, *_ in [*OPS.values(), *ERASURE_OPS.values()]}
     missing = sorted(
         f"/{route} ({name})"
         for route, name, _ in served()
@@ -652,6 +737,76 @@ def test_network_matrix(actor, network):
 
 def test_network_matrix_table_is_complete():
     assert all(set(row) == set(NETWORK_OPS) for row in NETWORK_EXPECTED.values())
+
+
+# --- erasure (portal/views_erasure.py): a patient asks, an administrator decides ---------------
+# Alice has a pending request. `er_reject` refuses it with a reason, `er_approve` (typed
+# confirmation) would crypto-shred her scans; `er_cancel` withdraws it. Only Alice sees or
+# withdraws her request; only an administrator reads the queue or decides (after a refusal the
+# request is decided, so the administrator's approval answers 409).
+
+ERASURE_MATRIX = """
+actor         er_page er_queue er_reject er_approve er_cancel
+patient       200     403      403       403        302
+other_patient 200     403      403       403        404
+clinician     403     403      403       403        404
+auditor       403     403      403       403        404
+admin         403     200      302       409        404
+client        login   login    login     login      login
+anonymous     login   login    login     login      login
+"""
+
+ERASURE_OPS = {
+    "er_page": ("erasure", "get", {}, {}),
+    "er_queue": ("erasure-queue", "get", {}, {}),
+    "er_reject": (
+        "erasure-decide",
+        "post",
+        {"pk": "request"},
+        {"decision": "reject", "note": "retention period"},
+    ),
+    "er_approve": ("erasure-decide", "post", {"pk": "request"}, {"decision": "approve", "confirm": "ERASE"}),
+    "er_cancel": ("erasure-cancel", "post", {"pk": "request"}, {}),
+}
+ERASURE_EXPECTED = parse(ERASURE_MATRIX)
+
+
+@pytest.mark.parametrize("actor", list(ERASURE_EXPECTED))
+def test_erasure_matrix(actor, db, client):
+    from imaging.erasure import erasure_request
+    from portal.models import ErasureRequest, ErasureStatus
+    from tests.factories import AdminFactory
+
+    alice = PatientFactory()
+    world = {"request": erasure_request(patient=alice)}
+    headers: dict = {}
+    users = {"other_patient": PatientFactory, "clinician": ClinicianFactory, "auditor": AuditorFactory}
+    if actor == "patient":
+        client.force_login(alice)
+    elif actor in users:
+        login_verified(client, users[actor]())
+    elif actor == "admin":
+        login_verified(client, AdminFactory())
+    elif actor == "client":
+        client_id, secret, _ = register_client("Erasure client")
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {fetch_token(client, client_id, secret, ALL_READ_SCOPES)}"}
+    got = {}
+    for op, (name, method, kwargs, data) in ERASURE_OPS.items():
+        url = reverse(name, kwargs={k: world[v].pk for k, v in kwargs.items()})
+        got[op] = _outcome(op, getattr(client, method)(url, data, **headers), world)
+    wrong = {
+        op: f"expected {ERASURE_EXPECTED[actor][op]}, got {got[op]}"
+        for op in got
+        if got[op] != ERASURE_EXPECTED[actor][op]
+    }
+    assert not wrong, f"{actor}: {wrong}"
+    status = ErasureRequest.objects.get(pk=world["request"].pk).status
+    decided = {"admin": ErasureStatus.REJECTED, "patient": ErasureStatus.CANCELLED}
+    assert status == decided.get(actor, ErasureStatus.PENDING), f"{actor} changed the request to {status}"
+
+
+def test_erasure_matrix_table_is_complete():
+    assert all(set(row) == set(ERASURE_OPS) for row in ERASURE_EXPECTED.values())
 
 
 # --- the node API (federation/node_api.py): node B's clinicians asking node A ------------------

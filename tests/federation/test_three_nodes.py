@@ -184,22 +184,25 @@ FORK = """
 from django.core.management import call_command
 from django.db import connection, transaction
 from ledger import merkle, services
-from ledger.models import Entry, Head, TreeNode
+from ledger.models import Batch, Entry, Head, TreeNode
 from ledger.selectors import fetch_nodes
 
-k = %(at)d
+# cut at the start of the signed batch that holds entry `at` (a batch is signed as a whole)
+k = Batch.objects.filter(first__lte=%(at)d).order_by("-first").values_list("first", flat=True).first()
+k = %(at)d if k is None else k
 with transaction.atomic():
     if connection.vendor == "postgresql":
         with connection.cursor() as c:  # the append-only triggers, off for this transaction
             c.execute("SET LOCAL session_replication_role = replica")
     services.lock_head()
     Entry.objects.filter(index__gte=k).delete()
+    Batch.objects.filter(first__gte=k).delete()
     TreeNode.objects.filter(leaf__gte=k).delete()
     ids = merkle.root_nodes(k)
     nodes = fetch_nodes(ids)
     last = bytes(Entry.objects.get(index=k - 1).leaf_hash)
     Head.objects.filter(pk=1).update(size=k, last_leaf_hash=last, compact=b"".join(nodes[i] for i in ids))
-call_command("ledger", "seed-demo", count=%(count)d)  # other entries, a checkpoint signed with its keys
+call_command("ledger", "seed-demo", count=%(size)d + 1 - k)  # other entries, a checkpoint signed with its keys
 """
 
 
@@ -210,7 +213,7 @@ def test_a_forked_log_is_detected_by_its_peers(network: Network):
         wait_until(
             lambda w=w: _cosigned_by(network, w, "node1") == size, timeout=30, what=f"{w} at node1's head"
         )
-    network["node1"].manage("shell", "-c", FORK % {"at": size - 2, "count": 3})
+    network["node1"].manage("shell", "-c", FORK % {"at": size - 2, "size": size})
     forked = network.checkpoint("node1")
     assert forked.size == size + 1
     for at in ("node2", "node3"):

@@ -35,6 +35,15 @@ def jpeg_bytes(h=512, w=512, seed=1) -> bytes:
     return buf.tobytes()
 
 
+CXR_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def cxr_png_bytes(index: int = 0) -> bytes:
+    """A real chest X-ray (PneumoniaMNIST validation image `index`: 0, 3, 5 or 7) as PNG bytes:
+    an image the applicability gate accepts, so the model diagnoses it."""
+    return (CXR_FIXTURES / f"cxr_val{index}.png").read_bytes()
+
+
 def dicom_bytes(name="CT_small.dcm") -> bytes:
     from pydicom.data import get_testdata_file
 

@@ -56,8 +56,12 @@ def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patie
     store = LocalCAS(settings.QMC_BLOB_DIR)
     for body in bodies:
         scan = wait_done(body["id"])
-        assert scan.model_id and scan.model_sha256 and scan.diagnosis_label in ("normal", "pneumonia")
-        assert 0 <= scan.diagnosis_probability <= 1 and scan.preprocess_version == "1"
+        # none of them is a chest X-ray: the applicability gate refuses them (no label, no
+        # probability; tests/imaging/test_applicability_pipeline.py diagnoses a chest X-ray)
+        assert scan.model_id and scan.model_sha256 and scan.diagnosis_applicable is False
+        assert scan.diagnosis_label == "" and scan.diagnosis_probability is None
+        assert scan.diagnosis_reason.startswith("not applicable: the model is for chest X-rays")
+        assert scan.preprocess_version == "1"
         objs = {o.kind: o for o in ScanObject.objects.filter(scan=scan)}
         assert set(objs) == {"original", "preview", "matrix"}
         assert not StagedObject.objects.filter(scan=scan).exists()
@@ -73,9 +77,9 @@ def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patie
         assert payload["ciphertext_cid"] == objs["original"].cid
         assert payload["derived_cid"] == objs["preview"].cid and payload["cid"] == objs["matrix"].cid
         assert payload["sha256"] == objs["matrix"].ciphertext_sha256
-        assert payload["model_sha256"] == scan.model_sha256 and payload["label"] == scan.diagnosis_label
+        assert payload["model_sha256"] == scan.model_sha256 and payload["label"] == "not-applicable"
         assert len(scan.qwalk_hash) == 64 and payload["fp:qwalk"] == scan.qwalk_hash
-        assert entry.fingerprints is None and scan.diagnosis_label not in entry.payload
+        assert entry.fingerprints is None and "not-applicable" not in entry.payload
         assert str(patient.pk) not in entry.payload and patient.username not in entry.payload
         assert scan.ledger_event_id == ledger_event_id(scan.id)
 
@@ -88,7 +92,7 @@ def test_dicom_png_jpeg_through_the_real_worker(celery_worker, doc_client, patie
     assert page.status_code == 200
     assert 'id="img-preview"' in html and 'id="img-matrix"' in html and ct.model_version in html
     assert "Verified" in html or "Partly verified" in html
-    assert "quantum-walk hash (secondary)" in html and ct.qwalk_hash[:16] in html
+    assert "Quantum-walk hash" in html and "SIMULATED, secondary" in html and ct.qwalk_hash[:16] in html
     assert patient.username not in html.split("<main", 1)[1].split("Scan of", 1)[1][200:]  # no ids in tags
     lst = doc_client.get(reverse("imaging:patient-scans", args=[patient.pk]))
     assert lst.status_code == 200 and lst.content.decode().count("Done") >= 3

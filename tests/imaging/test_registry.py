@@ -30,17 +30,21 @@ def _by_kind():
 
 
 @pytest.mark.django_db
-def test_register_builtin_is_idempotent_and_activates_classical():
+def test_register_builtin_is_idempotent_and_activates_the_default():
     model_registry.model_register_builtin()
     model_registry.model_register_builtin()
     models = _by_kind()
-    assert set(models) == {"classical", "qcnn"} and DiagnosisModel.objects.count() == 2
+    kinds = {"classical", "qcnn", "cnn", "ensemble"}
+    assert set(models) == kinds and DiagnosisModel.objects.count() == len(kinds)
     for kind, m in models.items():
         assert m.sha256 == sha256_file(ARTIFACT_DIR / f"{kind}.npz")
         assert m.card_text.startswith("# Model card") and m.model_id in m.card_text
         assert 0.5 < m.metrics["auc"] <= 1 and 0.5 < m.metrics["acc"] <= 1
-    assert models["classical"].is_active and not models["qcnn"].is_active
+    assert model_registry.DEFAULT_KIND == "ensemble"  # the best on cross-validation (its card)
+    assert [k for k, m in models.items() if m.is_active] == [model_registry.DEFAULT_KIND]
     assert PendingEvent.objects.filter(event_type="model.registered").count() == 1
+    etype, payload = _event(models["ensemble"].ledger_event_id)
+    assert payload["kind"] == "ensemble" and payload["algorithm"] == "svm-cnn-logistic-stacking"
 
 
 @pytest.mark.django_db
@@ -63,7 +67,7 @@ def test_activation_switches_atomically_and_writes_model_registered():
     qcnn = _by_kind()["qcnn"]
     model_registry.model_activate(actor=admin, model=qcnn)
     models = _by_kind()
-    assert models["qcnn"].is_active and not models["classical"].is_active
+    assert models["qcnn"].is_active and not models[model_registry.DEFAULT_KIND].is_active
     etype, payload = _event(models["qcnn"].ledger_event_id)
     assert etype == "model.registered"
     assert payload["model_id"] == qcnn.model_id and payload["model_sha256"] == qcnn.sha256
@@ -85,7 +89,7 @@ def test_activation_refuses_an_artifact_that_no_longer_matches():
     DiagnosisModel.objects.filter(pk=qcnn.pk).update(sha256="f" * 64)
     with pytest.raises(model_registry.ModelRegistryError, match="no longer matches"):
         model_registry.model_activate(actor=AdminFactory(), model=DiagnosisModel.objects.get(pk=qcnn.pk))
-    assert _by_kind()["classical"].is_active
+    assert _by_kind()[model_registry.DEFAULT_KIND].is_active
     with pytest.raises(model_registry.ModelRegistryError, match="needs a new version"):
         model_registry.model_register_builtin()
 
@@ -101,7 +105,7 @@ def test_non_admin_cannot_switch(client, factory):
     url = reverse("imaging:model-activate", args=[qcnn.pk])
     assert client.get(url).status_code == 403
     assert client.post(url, {"confirm": "yes"}).status_code == 403
-    assert _by_kind()["classical"].is_active and not _by_kind()["qcnn"].is_active
+    assert _by_kind()[model_registry.DEFAULT_KIND].is_active and not _by_kind()["qcnn"].is_active
     with pytest.raises(PermissionDenied):
         model_registry.model_activate(actor=user, model=qcnn)
 
@@ -120,10 +124,10 @@ def test_admin_page_lists_models_and_switches_with_confirmation(client):
     confirm = client.get(url)
     assert confirm.status_code == 200 and "I confirm" in confirm.content.decode()
     assert client.post(url, {}).status_code == 400  # no confirmation: nothing changes
-    assert _by_kind()["classical"].is_active
+    assert _by_kind()[model_registry.DEFAULT_KIND].is_active
     resp = client.post(url, {"confirm": "yes"})
     assert resp.status_code == 302 and resp["Location"] == reverse("imaging:models")
-    assert _by_kind()["qcnn"].is_active and not _by_kind()["classical"].is_active
+    assert _by_kind()["qcnn"].is_active and not _by_kind()[model_registry.DEFAULT_KIND].is_active
     # CSRF is enforced on the switch
     from django.test import Client
 

@@ -74,6 +74,7 @@ def test_record_event_idempotent_by_event_id(ledger_settings):
 @pytest.mark.parametrize("threads", [1, 4])
 def test_append_signs_chains_and_checkpoints(ledger_settings, threads):
     ledger_settings.LEDGER_SIGN_THREADS = threads  # 4: a batch's leaves are signed concurrently
+    ledger_settings.LEDGER_BATCH_SIGNING = False  # the per-entry form (batch form: test_batch_signing)
     ids = [
         record_event(event_type="scan.accessed", payload={"scan_id": SCAN, "actor": PID}) for _ in range(7)
     ]

@@ -50,7 +50,7 @@ def test_grant_form_errors_are_shown_and_nothing_saved(client):
 
 def test_access_history_shows_allowed_denied_and_breakglass(client):
     alice, clinician, stranger = PatientFactory(), ClinicianFactory(), ClinicianFactory()
-    scan, _, _ = make_scan(alice)
+    scan, _, _ = make_scan(alice, uploader=clinician)  # a patient of the clinician's hospital
     authorize(actor=stranger, action="view", scan=scan)
     client.force_login(alice)
     login_verified(client, clinician)
@@ -61,14 +61,16 @@ def test_access_history_shows_allowed_denied_and_breakglass(client):
     authorize(actor=clinician, action="view", scan=scan, purpose="ETREAT")
     client.force_login(alice)
     page = client.get(reverse("access-history")).content.decode()
-    assert "denied" in page and "allowed" in page and "break-glass" in page and "emergency access" in page
+    assert "refused" in page and "allowed" in page and "Emergency (break-glass) access" in page
+    assert "emergency treatment" in page and "ETREAT" not in page
     assert AccessEvent.objects.filter(patient=alice).count() == 3
     assert all(e.ledger_event_id for e in AccessEvent.objects.all())
 
 
 def test_clinician_sees_only_consented_patients_and_auditor_signs_off_breakglass(client):
-    alice, bob = PatientFactory(first_name="Alice"), PatientFactory(first_name="Bob")
     clinician = ClinicianFactory()
+    alice = PatientFactory(first_name="Alice")
+    bob = PatientFactory(first_name="Bob", organisation=clinician.organisation)
     client.force_login(alice)
     client.post(
         reverse("consents"),
@@ -84,16 +86,17 @@ def test_clinician_sees_only_consented_patients_and_auditor_signs_off_breakglass
     page = client.get(reverse("my-patients")).content.decode()
     assert "Alice" in page and "Bob" not in page
     assert client.get(reverse("breakglass-queue")).status_code == 403
-    client.post(reverse("breakglass-start"), {"username": bob.username})
+    found = client.post(reverse("breakglass-start"), {"identifier": bob.username}).content.decode()
+    assert reverse("breakglass", args=[bob.pk]) in found
     client.post(reverse("breakglass", args=[bob.pk]), {"reason": "Unresponsive, suspected stroke"})
     auditor = AuditorFactory()
     client.force_login(auditor)
     queue = client.get(reverse("breakglass-queue")).content.decode()
     assert "suspected stroke" in queue
     bg = BreakGlass.objects.get()
-    client.post(reverse("breakglass-signoff", args=[bg.pk]), {"note": "Justified"})
+    client.post(reverse("breakglass-signoff", args=[bg.pk]), {"note": "Justified", "outcome": "justified"})
     bg.refresh_from_db()
-    assert bg.reviewed_by == auditor and bg.review_note == "Justified"
+    assert bg.reviewed_by == auditor and bg.review_note == "Justified" and bg.outcome == "justified"
 
 
 def test_patient_pages_are_closed_to_other_roles(client):

@@ -23,7 +23,7 @@ from ledger.verify_offline import verify_receipt
 from portal.consent_services import breakglass_open, consent_grant, consent_revoke
 from tests.conftest import wait_for
 from tests.factories import ClinicianFactory, PatientFactory, login_verified
-from tests.imaging.conftest import drain_worker, png_bytes, upload_file
+from tests.imaging.conftest import cxr_png_bytes, drain_worker, upload_file
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("drained")]
 
@@ -67,8 +67,8 @@ def ledger_world(celery_worker, client):
     consent_grant(patient=alice, grantee_user=doc, actions=["view", "download", "upload"], purposes=["TREAT"])
     login_verified(client, doc)
     ids = []
-    for seed in (3, 4):
-        body = {"patient": str(alice.pk), "file": upload_file(png_bytes(256, 256, seed=seed), "x.png")}
+    for index in (3, 5):  # chest X-rays: diagnosed (a label and a probability to keep off the ledger)
+        body = {"patient": str(alice.pk), "file": upload_file(cxr_png_bytes(index), "x.png")}
         resp = client.post("/api/v1/scans", body)
         assert resp.status_code == 202, resp.content
         ids.append(resp.json()["id"])

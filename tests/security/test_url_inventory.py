@@ -24,12 +24,20 @@ from tests.url_walk import served as _served
 # name: (method, anonymous, patient)
 OTHERS: dict[str, tuple[str, str, str]] = {
     "home": ("get", "login", "200"),
+    "favicon": ("get", "301", "301"),
     "healthz": ("get", "200", "200"),
     "healthz-live": ("get", "200", "200"),
     "healthz-ready": ("get", "200", "200"),
     # Prometheus text: the test client comes from 127.0.0.1, allowed by default; other addresses
     # without the bearer token get 404 (tests/portal/test_metrics.py)
     "metrics": ("get", "200", "200"),
+    # erasure by crypto-shredding (portal/views_erasure.py): a patient's own request (no other
+    # patient's data is reachable: a request of someone else is 404); administrators decide
+    # (every role's outcome: tests/ops/test_erasure.py)
+    "erasure": ("get", "login", "200"),
+    "erasure-cancel": ("post", "login", "404"),
+    "erasure-queue": ("get", "login", "403"),
+    "erasure-decide": ("post", "login", "403"),
     "login": ("get", "200", "302"),
     "logout": ("post", "login", "login"),
     "password_change": ("get", "login", "200"),
@@ -40,10 +48,18 @@ OTHERS: dict[str, tuple[str, str, str]] = {
     "password_reset_complete": ("get", "200", "200"),
     "2fa-setup": ("get", "login", "200"),
     "2fa-verify": ("get", "login", "302"),
+    "time-zone": ("get", "login", "200"),  # everyone's own setting (portal/views_history.py)
     "api-me": ("get", "401", "200"),
     "schema": ("get", "200", "200"),
     "api-docs": ("get", "200", "200"),
+    "api-redoc": ("get", "200", "200"),
     "ledger:status": ("get", "200", "200"),
+    # the ledger explorer (ledger/explorer_views.py): public reads like the status page and the
+    # ledger API; "verify now" and its progress for auditors and administrators
+    "ledger:explorer": ("get", "200", "200"),
+    "ledger:entry": ("get", "404", "404"),  # an empty log has no entry 1
+    "ledger:verify": ("post", "login", "403"),
+    "ledger:verify-status": ("get", "login", "403"),
     "ledger-api-checkpoint": ("get", "404", "404"),  # an empty log has no checkpoint yet
     "ledger-api-entries": ("get", "200", "200"),
     "ledger-api-entry": ("get", "400", "400"),

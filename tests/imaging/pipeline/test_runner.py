@@ -7,7 +7,7 @@ import pytest
 
 from imaging import pipeline
 from imaging.models import Scan, ScanStatus
-from tests.imaging.conftest import png_bytes, upload_file
+from tests.imaging.conftest import cxr_png_bytes, png_bytes, upload_file
 
 
 def _lines(caplog):
@@ -18,7 +18,8 @@ def _lines(caplog):
 def test_a_finished_scan_logs_one_line_with_each_stages_time_and_no_patient_data(patient, caplog):
     from imaging.services import scan_upload
 
-    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(png_bytes(64, 48), "a.png"))
+    # a chest X-ray, so that the scan gets a label and a probability that must not be logged
+    scan = scan_upload(uploader=patient, patient=patient, file=upload_file(cxr_png_bytes(0), "a.png"))
     with caplog.at_level(logging.DEBUG, logger="imaging.pipeline"):
         assert pipeline.run(scan.pk) == ScanStatus.DONE
     (line,) = _lines(caplog)
@@ -26,6 +27,7 @@ def test_a_finished_scan_logs_one_line_with_each_stages_time_and_no_patient_data
     times = dict(re.findall(r"(\w+)=([\d.]+)", line))
     assert set(times) == {"total", "claim", "preprocess", "diagnose", "seal", "store", "record"}
     scan = Scan.objects.get(pk=scan.pk)
+    assert scan.diagnosis_label and scan.diagnosis_probability is not None
     everything = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("imaging.pipeline"))
     for private in (
         patient.username,

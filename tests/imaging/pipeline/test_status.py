@@ -10,4 +10,4 @@ def test_the_steps_are_the_scan_statuses_in_order():
 
 
 def test_the_kinds_are_the_object_kinds():
-    assert {status.ORIGINAL, *status.DERIVED_KINDS} == set(ObjectKind.values)
+    assert {status.ORIGINAL, *status.DERIVED_KINDS, *status.OPTIONAL_KINDS} == set(ObjectKind.values)
