@@ -213,25 +213,7 @@ def diagnostic_report(scan: Scan, model: DiagnosisModel | None) -> dict[str, Any
             }
         ]
     resource: dict[str, Any] = {
-        "resourceType": "DiagnosticReport",
-        "id": str(scan.pk),
-        "contained": [device, observation],
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/v2-0074",
-                        "code": "RAD",
-                        "display": "Radiology",
-                    }
-                ]
-            }
-        ],
-        "code": code,
-        "subject": {"reference": f"Patient/{scan.patient_id}"},
-        "issued": _iso(scan.updated_at),
-        "result": [{"reference": "#result"}],
+        **_report_head(scan, device, observation, code),
         "conclusion": conclusion,
         "conclusionCode": [{"coding": [{"system": f"{QMC}/diagnosis-label", "code": label}]}],
     }
@@ -281,6 +263,18 @@ def _not_applicable_report(scan: Scan) -> dict[str, Any]:
         "device": {"reference": "#model"},
     }
     resource: dict[str, Any] = {
+        **_report_head(scan, device, observation, code),
+        "conclusion": f"{scan.diagnosis_reason}. No pneumonia classification was made.",
+        "conclusionCode": [{"coding": [{"system": f"{QMC}/diagnosis-label", "code": NOT_APPLICABLE_CODE}]}],
+    }
+    if scan.series_id is not None:
+        resource["imagingStudy"] = [{"reference": f"ImagingStudy/{scan.series.study_id}"}]
+    return resource
+
+
+def _report_head(scan, device: dict, observation: dict, code: dict) -> dict[str, Any]:
+    """What every DiagnosticReport of a scan starts with (diagnosed or not applicable)."""
+    return {
         "resourceType": "DiagnosticReport",
         "id": str(scan.pk),
         "contained": [device, observation],
@@ -300,9 +294,4 @@ def _not_applicable_report(scan: Scan) -> dict[str, Any]:
         "subject": {"reference": f"Patient/{scan.patient_id}"},
         "issued": _iso(scan.updated_at),
         "result": [{"reference": "#result"}],
-        "conclusion": f"{scan.diagnosis_reason}. No pneumonia classification was made.",
-        "conclusionCode": [{"coding": [{"system": f"{QMC}/diagnosis-label", "code": NOT_APPLICABLE_CODE}]}],
     }
-    if scan.series_id is not None:
-        resource["imagingStudy"] = [{"reference": f"ImagingStudy/{scan.series.study_id}"}]
-    return resource
