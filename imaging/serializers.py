@@ -6,6 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
+from core.api.representation import BoundOnce
 from imaging.models import ScanStatus
 
 ETAG = OpenApiParameter(
@@ -54,7 +55,7 @@ NEQR_LAYER_NOTE = (
 )
 
 
-class NeqrLayerSerializer(serializers.Serializer):
+class NeqrLayerSerializer(BoundOnce, serializers.Serializer):
     applied = serializers.BooleanField(
         help_text="The scan was uploaded with the simulated NEQR layer on its derived images."
     )
@@ -95,7 +96,7 @@ class ScanStatusSerializer(serializers.Serializer):
     )
 
 
-class DiagnosisSerializer(serializers.Serializer):
+class DiagnosisSerializer(BoundOnce, serializers.Serializer):
     scan_id = serializers.UUIDField()
     applicable = serializers.BooleanField(
         allow_null=True,
@@ -129,7 +130,7 @@ class DiagnosisSerializer(serializers.Serializer):
         }
 
 
-class ScanObjectSerializer(serializers.Serializer):
+class ScanObjectSerializer(BoundOnce, serializers.Serializer):
     kind = serializers.CharField()
     version = serializers.IntegerField()
     cid = serializers.CharField(help_text="Content id of the ciphertext in the blob store.")
@@ -137,7 +138,7 @@ class ScanObjectSerializer(serializers.Serializer):
     plaintext_size = serializers.IntegerField()
 
 
-class ScanSummarySerializer(serializers.Serializer):
+class ScanSummarySerializer(BoundOnce, serializers.Serializer):
     id = serializers.UUIDField()
     patient = serializers.UUIDField(source="patient_id")
     status = serializers.CharField()

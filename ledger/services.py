@@ -36,6 +36,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.rows import insert
 from ledger import canonical, chain, commitment, merkle, note, wakeups
 from ledger.models import Batch, Checkpoint, Entry, EntryOpening, Head, PendingEvent, SigningKey, TreeNode
 from ledger.schema import (
@@ -121,15 +122,18 @@ def record_event(
     with transaction.atomic(savepoint=False):
         if event_id is not None and not known_new and _recorded(eid):
             return eid
-        PendingEvent.objects.create(
-            event_id=eid,
-            event_type=event_type,
-            payload=canonical.dumps(clean),
-            fingerprints=canonical.dumps(fps) if fps is not None else None,
-        )
+        rows = [
+            PendingEvent(
+                event_id=eid,
+                event_type=event_type,
+                payload=canonical.dumps(clean),
+                fingerprints=canonical.dumps(fps) if fps is not None else None,
+            )
+        ]
         if opening is not None:
             opening.event_id = eid
-            opening.save(force_insert=True)
+            rows.append(opening)
+        insert(rows)  # no signal listens to these tables (core.rows)
     if enqueue:
         transaction.on_commit(_schedule_from_request)
     return eid

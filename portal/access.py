@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.keyvault import pseudonym
+from core.rows import insert as insert_rows
 from ledger.services import record_event
 from portal import policy
 from portal.models import AccessEvent, User
@@ -62,17 +63,21 @@ def authorize(
             event_type="scan.accessed" if decision.allowed else "access.denied",
             payload=_ledger_payload(actor_row, target, action, purpose, decision, scan, at),
         )
-        AccessEvent.objects.create(
-            at=at,
-            actor=actor_row,
-            patient=target,
-            scan_id=scan.id if scan is not None else None,
-            action=action,
-            purpose=purpose,
-            allowed=decision.allowed,
-            reason=decision.reason,
-            consent=decision.consent,
-            breakglass=decision.breakglass,
-            ledger_event_id=event_id,
-        )
+        insert_rows(
+            [
+                AccessEvent(
+                    at=at,
+                    actor=actor_row,
+                    patient=target,
+                    scan_id=scan.id if scan is not None else None,
+                    action=action,
+                    purpose=purpose,
+                    allowed=decision.allowed,
+                    reason=decision.reason,
+                    consent=decision.consent,
+                    breakglass=decision.breakglass,
+                    ledger_event_id=event_id,
+                )
+            ]
+        )  # no signal listens to the access history (core.rows)
     return dataclasses.replace(decision, event_id=event_id)

@@ -19,9 +19,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
 from django.utils import timezone
 
+from core.rows import Rows
 from portal.models import BreakGlass, Consent, ConsentStatus, Purpose, Role, ScopeKind, User
 
 PATIENT_ACTIONS = {"list", "view", "download", "upload", "view_history", "grant", "revoke"}
@@ -70,14 +70,6 @@ def _patient_of(resource) -> User:
     return resource if isinstance(resource, User) else resource.patient
 
 
-def consents_for(actor: User, patient: User):
-    """Current-version consents of `patient` whose grantee is the actor or the actor's organisation."""
-    grantee = Q(grantee_user=actor)
-    if actor.organisation_id and actor.role in ORGANISATION_ROLES:
-        grantee |= Q(grantee_org_id=actor.organisation_id)
-    return Consent.objects.filter(grantee, patient=patient, is_current=True).select_related("grantee_org")
-
-
 _consent_memo: ContextVar[dict | None] = ContextVar("policy_consent_memo", default=None)
 
 
@@ -92,13 +84,36 @@ def one_consent_read() -> Iterator[None]:
         _consent_memo.reset(token)
 
 
+# every decision reads these rows: their SQL is compiled once per process (core.rows)
+_CONSENTS = Rows(
+    Consent,
+    '"patient_id" = %s AND "is_current" AND "grantee_user_id" = %s',
+    params=("patient_id", "grantee_user_id"),
+    order_by='"created_at" DESC',
+)
+_CONSENTS_WITH_ORG = Rows(
+    Consent,
+    '"patient_id" = %s AND "is_current" AND ("grantee_user_id" = %s OR "grantee_org_id" = %s)',
+    params=("patient_id", "grantee_user_id", "grantee_org_id"),
+    order_by='"created_at" DESC',
+)
+
+
+def _read_consents(actor: User, patient: User) -> list:
+    """Current-version consents of `patient` whose grantee is the actor or the actor's
+    organisation, newest first."""
+    if actor.organisation_id and actor.role in ORGANISATION_ROLES:
+        return _CONSENTS_WITH_ORG.fetch(patient.pk, actor.pk, actor.organisation_id)
+    return _CONSENTS.fetch(patient.pk, actor.pk)
+
+
 def _current_consents(actor: User, patient: User) -> list:
     memo = _consent_memo.get()
     if memo is None:
-        return list(consents_for(actor, patient))
+        return _read_consents(actor, patient)
     key = (actor.pk, patient.pk)
     if key not in memo:
-        memo[key] = list(consents_for(actor, patient))
+        memo[key] = _read_consents(actor, patient)
     return memo[key]
 
 

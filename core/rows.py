@@ -1,0 +1,134 @@
+"""Model rows read and written on the hottest request path without the ORM's per-call compiling.
+
+The ORM builds and compiles a query's SQL on every call: for the authorized API read that was
+over a millisecond of its CPU time (`bench/profile_read.py`), against about 0.1 ms to send the
+same SQL and build the instances. `Rows` writes its SELECT once per process and builds model
+instances as the ORM does (`Model.from_db`, with each field's database converters), so the
+instances are ordinary ones: related objects load lazily, `save()` works. `insert` sends one
+plain INSERT per instance, with the ORM's own value preparation (`pre_save`, `get_db_prep_save`:
+defaults, `auto_now_add`, UUIDs, JSON).
+
+For single-table reads and inserts only, where no signal receiver listens: `insert` sends no
+`pre_save`/`post_save` signal. `tests/core/test_rows.py` compares every field with the ORM's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from django.db import connections, models
+
+M = TypeVar("M", bound=models.Model)
+
+
+class Rows(Generic[M]):
+    """``Rows(Scan, '"id" = %s', params=("id",)).first(scan_id)``: rows of one table matching a
+    fixed WHERE clause (quoted column names, ``%s`` placeholders), in `order_by` order (SQL,
+    optional). `params` names the field of each placeholder, whose value it prepares as the
+    ORM would (a UUID is text on SQLite, for one)."""
+
+    def __init__(
+        self,
+        model: type[M],
+        where: str,
+        *,
+        params: tuple[str, ...],
+        order_by: str = "",
+        using: str = "default",
+    ) -> None:
+        if where.count("%s") != len(params):
+            raise ValueError("one field name per %s placeholder")
+        self.model, self.where, self.order_by, self.using = model, where, order_by, using
+        self._param_fields = [model._meta.get_field(name) for name in params]
+        self._plan: tuple[str, list[str], list[tuple[int, list, Any]]] | None = None
+
+    def _compiled(self) -> tuple[str, list[str], list[tuple[int, list, Any]]]:
+        if self._plan is None:
+            connection = connections[self.using]
+            q = connection.ops.quote_name
+            meta = self.model._meta
+            fields = list(meta.concrete_fields)
+            # only the model's quoted names and the caller's constant clause (values are %s)
+            sql = (
+                f"SELECT {', '.join(q(f.column) for f in fields)} FROM {q(meta.db_table)}"  # nosec B608
+                f" WHERE {self.where}"
+            )
+            if self.order_by:
+                sql += f" ORDER BY {self.order_by}"
+            converters = []
+            for i, field in enumerate(fields):
+                col = field.get_col(meta.db_table)
+                found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if found:
+                    converters.append((i, found, col))
+            self._plan = (sql, [f.attname for f in fields], converters)
+        return self._plan
+
+    def fetch(self, *params: Any, limit: int | None = None) -> list[M]:
+        sql, names, converters = self._compiled()
+        if limit is not None:
+            sql = f"{sql} LIMIT {int(limit)}"
+        connection = connections[self.using]
+        values = [f.get_db_prep_value(v, connection) for f, v in zip(self._param_fields, params, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            rows = cursor.fetchall()
+        out = []
+        for row in rows:
+            if converters:
+                row = list(row)
+                for i, funcs, col in converters:
+                    for func in funcs:
+                        row[i] = func(row[i], col, connection)
+            out.append(self.model.from_db(self.using, names, row))
+        return out
+
+    def first(self, *params: Any) -> M | None:
+        found = self.fetch(*params, limit=1)
+        return found[0] if found else None
+
+
+_INSERTS: dict[tuple[type[models.Model], str], tuple[str, list, Any]] = {}
+
+
+def _insert_plan(model: type[models.Model], using: str) -> tuple[str, list, Any]:
+    key = (model, using)
+    if key not in _INSERTS:
+        q = connections[using].ops.quote_name
+        meta = model._meta
+        auto = meta.auto_field  # a serial id: the database numbers it, RETURNING gives it back
+        fields = [f for f in meta.concrete_fields if not f.generated and f is not auto]
+        # only the model's quoted names and %s placeholders are formatted in
+        sql = (
+            f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)})"  # nosec B608
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        if auto is not None:
+            sql += f" RETURNING {q(auto.column)}"
+        _INSERTS[key] = (sql, fields, auto)
+    return _INSERTS[key]
+
+
+def insert(objs: Sequence[models.Model], *, using: str = "default") -> None:
+    """INSERT each instance as a new row (``save(force_insert=True)`` without the signals)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        for obj in objs:
+            sql, fields, auto = _insert_plan(type(obj), using)
+            if auto is not None and getattr(obj, auto.attname) is not None:
+                raise ValueError(f"{type(obj).__name__}: its serial id is the database's to number")
+            cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+            if auto is not None:
+                setattr(obj, auto.attname, cursor.fetchone()[0])
+            obj._state.adding = False
+            obj._state.db = using
+
+
+def prefetched(instance: models.Model, related_name: str, rows: list) -> None:
+    """Hand `rows` to `instance` as its prefetched reverse relation `related_name`, as
+    ``prefetch_related`` leaves it: ``instance.<related_name>.all()`` then reads no row."""
+    qs = getattr(instance, related_name).get_queryset()
+    qs._result_cache = rows
+    qs._prefetch_done = True
+    instance.__dict__.setdefault("_prefetched_objects_cache", {})[related_name] = qs
