@@ -115,8 +115,8 @@ def load_wrk(port: int, path: str, headers: dict[str, str], seconds: float, conn
     return {
         "requests": requests,
         "req_per_s": round(float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)), 1),  # type: ignore[union-attr]
-        "p50_ms": _wrk_ms(re.search(r"\b50%\s+(\S+)", text).group(1)),  # type: ignore[union-attr]
-        "p99_ms": _wrk_ms(re.search(r"\b99%\s+(\S+)", text).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _wrk_ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _wrk_ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1)),  # type: ignore[union-attr]
         "errors": (int(non2xx.group(1)) if non2xx else 0)
         + (sum(int(x) for x in socket_errors.groups()) if socket_errors else 0),
         "error_statuses": [],

@@ -101,7 +101,36 @@ def _encode(value: Any, out: list[str]) -> None:
         raise CanonicalError(f"{type(value).__name__} has no canonical JSON form")
 
 
+def _plain(value: Any) -> bool:
+    """True when `json.dumps` (sorted keys, no spaces, UTF-8) is already the canonical form:
+    only strings, safe integers, booleans, null, arrays, and objects with ASCII keys (whose
+    code-point order is their UTF-16 order). Floats and anything else take `_encode`."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int:
+            if -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                continue
+            return False
+        if t is dict:
+            for k in v:
+                if type(k) is not str or not k.isascii():
+                    return False
+            stack.extend(v.values())
+        elif t is list or t is tuple:
+            stack.extend(v)
+        else:
+            return False
+    return True
+
+
 def dumps(value: Any) -> str:
+    # the ledger's payloads and openings are plain: the C encoder writes them (issue #27)
+    if _plain(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     out: list[str] = []
     _encode(value, out)
     return "".join(out)

@@ -151,7 +151,8 @@ if _cache_url:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured("CACHE_URL must be a Redis URL (redis://, rediss:// or unix://).")
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+    # Django's Redis backend, with one client per pool instead of one per call (core/cache.py)
+    CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": _cache_url}}
 else:
     CACHES = {
         "default": {

@@ -2,6 +2,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import canonical, note
 
@@ -98,3 +100,34 @@ def test_fast_leaf_data_equals_canonical_encoding():
         if fps:
             obj["fingerprints"] = fps
         assert fast == canonical.canonical_bytes(obj)
+
+
+_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
+_json_values = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _slow(value) -> str:
+    out: list[str] = []
+    canonical._encode(value, out)
+    return "".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_values)
+def test_the_fast_path_writes_exactly_the_canonical_form(value):
+    # non-ASCII keys (UTF-16 order) and everything else still take the slow path; both agree
+    assert canonical.dumps(value) == _slow(value)
+
+
+def test_what_the_fast_path_leaves_to_the_slow_one():
+    for value in ({"\U0001f600": 1, "\uffff": 2}, {"a": 1.5}, {"a": 2**60}, {1: "x"}, ("a", 1.0)):
+        assert not canonical._plain(value)
+    assert canonical.dumps({"\U0001f600": 1, "\uffff": 2}) == '{"\U0001f600":1,"\uffff":2}'  # UTF-16 order
+    with pytest.raises(canonical.CanonicalError):
+        canonical.dumps({"a": 2**60})
