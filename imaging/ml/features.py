@@ -10,9 +10,15 @@
   normalisation to contrast.
 
 Total 2,080 features per image.
+
+One diagnosis asks for the features of the same single image twice (the applicability gate
+and the classical part of the model), so the last single image's features are kept and a
+copy handed out when the same pixels come again (`features`).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -57,6 +63,23 @@ def hog(images: np.ndarray) -> np.ndarray:
     return b.reshape(n, -1).astype(np.float32, copy=False)
 
 
+def _compute(images28: np.ndarray) -> np.ndarray:
+    return np.hstack([standardise(images28), hog(images28)])
+
+
+_last: tuple[bytes, np.ndarray] | None = None  # (key of one image, its features); replaced whole
+
+
 def features(images28: np.ndarray) -> np.ndarray:
     """(n, 28, 28) float in [0, 1] → (n, 2080) float32."""
-    return np.hstack([standardise(images28), hog(images28)])
+    global _last
+    x = np.asarray(images28)
+    if x.shape[:1] != (1,):
+        return _compute(x)
+    key = str(x.dtype).encode() + hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).digest()
+    last = _last
+    if last is not None and last[0] == key:
+        return last[1].copy()
+    out = _compute(x)
+    _last = (key, out.copy())
+    return out

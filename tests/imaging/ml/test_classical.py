@@ -115,3 +115,18 @@ def test_features_shape_and_invariance():
     # per-image standardisation + HOG block norms: brightness/contrast changes barely move features
     g = features(np.clip(x * 0.8 + 0.1, 0, 1))
     assert np.abs(f - g).max() < 1e-2
+
+
+def test_the_last_single_images_features_are_reused_and_never_shared():
+    from imaging.ml import features as fmod
+
+    rng = np.random.default_rng(7)
+    a, b = rng.random((1, 28, 28), dtype=np.float32), rng.random((1, 28, 28), dtype=np.float32)
+    first = fmod.features(a)
+    np.testing.assert_array_equal(first, fmod._compute(a))
+    first[:] = 0  # a caller's change to its copy does not reach the next caller
+    again = fmod.features(a.copy())
+    np.testing.assert_array_equal(again, fmod._compute(a))
+    np.testing.assert_array_equal(fmod.features(b), fmod._compute(b))  # other pixels: computed anew
+    batch = np.concatenate([a, b])
+    np.testing.assert_array_equal(fmod.features(batch), fmod._compute(batch))  # batches are not kept
