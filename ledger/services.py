@@ -28,15 +28,15 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.rows import insert
+from core.rows import insert, insert_at_once
 from ledger import canonical, chain, commitment, merkle, note, wakeups
 from ledger.models import Batch, Checkpoint, Entry, EntryOpening, Head, PendingEvent, SigningKey, TreeNode
 from ledger.schema import (
@@ -93,6 +93,7 @@ def record_event(
     event_id: uuid.UUID | None = None,
     enqueue: bool = True,
     known_new: bool = False,
+    with_rows: Sequence[models.Model] = (),
 ) -> uuid.UUID:
     """Record an event for the ledger inside the caller's transaction; returns its event id.
 
@@ -102,7 +103,9 @@ def record_event(
     task signs the events of a burst of requests in one batch), unless `enqueue=False`: a
     caller that is itself a worker task then calls `schedule_append()` after its commit.
     `known_new=True` skips the duplicate check (one query) for a caller that has proved,
-    under its own lock, that this event id was never recorded.
+    under its own lock, that this event id was never recorded. `with_rows` are the caller's
+    rows to write with the event, all or none (the access history's row of an access), in
+    one statement on PostgreSQL (`core.rows.insert_at_once`).
     """
     try:
         clean = clean_payload(event_type, payload)
@@ -118,22 +121,27 @@ def record_event(
     except PayloadError as exc:
         raise LedgerPayloadError(str(exc)) from None
     eid = uuid.UUID(str(event_id)) if event_id is not None else uuid.uuid4()
-    # no savepoint: inside a caller's transaction an error here aborts that transaction anyway
-    with transaction.atomic(savepoint=False):
-        if event_id is not None and not known_new and _recorded(eid):
-            return eid
-        rows = [
-            PendingEvent(
-                event_id=eid,
-                event_type=event_type,
-                payload=canonical.dumps(clean),
-                fingerprints=canonical.dumps(fps) if fps is not None else None,
-            )
-        ]
-        if opening is not None:
-            opening.event_id = eid
-            rows.append(opening)
-        insert(rows)  # no signal listens to these tables (core.rows)
+    rows: list[models.Model] = [
+        PendingEvent(
+            event_id=eid,
+            event_type=event_type,
+            payload=canonical.dumps(clean),
+            fingerprints=canonical.dumps(fps) if fps is not None else None,
+        )
+    ]
+    if opening is not None:
+        opening.event_id = eid
+        rows.append(opening)
+    rows += with_rows
+    # no signal listens to these tables (core.rows); no savepoint: inside a caller's
+    # transaction an error here aborts that transaction anyway
+    if event_id is not None and not known_new:
+        with transaction.atomic(savepoint=False):
+            if _recorded(eid):
+                return eid
+            insert(rows)
+    else:
+        insert_at_once(rows)
     if enqueue:
         transaction.on_commit(_schedule_from_request)
     return eid

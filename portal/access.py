@@ -6,12 +6,11 @@ on the ledger (`scan.accessed` / `access.denied`, pseudonymous ids and codes onl
 """
 
 import dataclasses
+import uuid
 
-from django.db import transaction
 from django.utils import timezone
 
 from core.keyvault import pseudonym
-from core.rows import insert as insert_rows
 from ledger.services import record_event
 from portal import policy
 from portal.models import AccessEvent, User
@@ -58,26 +57,26 @@ def authorize(
     ):
         return decision
     actor_row = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        event_id = record_event(
-            event_type="scan.accessed" if decision.allowed else "access.denied",
-            payload=_ledger_payload(actor_row, target, action, purpose, decision, scan, at),
-        )
-        insert_rows(
-            [
-                AccessEvent(
-                    at=at,
-                    actor=actor_row,
-                    patient=target,
-                    scan_id=scan.id if scan is not None else None,
-                    action=action,
-                    purpose=purpose,
-                    allowed=decision.allowed,
-                    reason=decision.reason,
-                    consent=decision.consent,
-                    breakglass=decision.breakglass,
-                    ledger_event_id=event_id,
-                )
-            ]
-        )  # no signal listens to the access history (core.rows)
+    event_id = uuid.uuid4()
+    access = AccessEvent(
+        at=at,
+        actor=actor_row,
+        patient=target,
+        scan_id=scan.id if scan is not None else None,
+        action=action,
+        purpose=purpose,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        consent=decision.consent,
+        breakglass=decision.breakglass,
+        ledger_event_id=event_id,
+    )
+    # the ledger event and the access-history row, all or none (one statement on PostgreSQL)
+    record_event(
+        event_type="scan.accessed" if decision.allowed else "access.denied",
+        payload=_ledger_payload(actor_row, target, action, purpose, decision, scan, at),
+        event_id=event_id,
+        known_new=True,
+        with_rows=[access],
+    )
     return dataclasses.replace(decision, event_id=event_id)

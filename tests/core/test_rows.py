@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from core.rows import Rows, insert, prefetched
+from core.rows import Rows, insert, insert_at_once, prefetched
 from imaging.models import Scan, ScanObject
 from ledger.models import EntryOpening, PendingEvent
 from portal.consent_services import consent_grant
@@ -82,3 +83,42 @@ def test_insert_writes_the_row_save_would_write():
         assert not obj._state.adding
     with pytest.raises(ValueError, match="serial id"):
         insert([PendingEvent(pk=pending.pk + 1000, event_id=uuid.uuid4(), event_type="x", payload="{}")])
+
+
+def _access_event(patient, event_id=None):
+    return AccessEvent(
+        at=timezone.now(),
+        actor=None,
+        patient=patient,
+        scan_id=None,
+        action="view",
+        purpose="TREAT",
+        allowed=False,
+        reason="no_consent",
+        ledger_event_id=event_id,
+    )
+
+
+def test_insert_at_once_writes_every_row_as_save_would(django_assert_max_num_queries):
+    patient = PatientFactory()
+    eid = uuid.uuid4()
+    pending = PendingEvent(event_id=eid, event_type="scan.accessed", payload="{}")
+    opening = EntryOpening(event_id=eid, event_type="scan.accessed", subject="s", openings="{}")
+    event = _access_event(patient, eid)
+    with django_assert_max_num_queries(1 if connection.vendor == "postgresql" else 3):
+        insert_at_once([pending, opening, event])
+    assert pending.pk is not None and opening.pk is not None
+    for obj in (pending, opening, event):
+        assert fields_of(type(obj).objects.get(pk=obj.pk)) == fields_of(obj)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_insert_at_once_outside_a_transaction_writes_all_or_none():
+    patient = PatientFactory()
+    taken = uuid.uuid4()
+    insert_at_once([PendingEvent(event_id=taken, event_type="x", payload="{}"), _access_event(patient)])
+    before = AccessEvent.objects.count(), PendingEvent.objects.count()
+    # the second row breaks a unique constraint: the first must not stay behind
+    with pytest.raises(IntegrityError):
+        insert_at_once([_access_event(patient), PendingEvent(event_id=taken, event_type="x", payload="{}")])
+    assert (AccessEvent.objects.count(), PendingEvent.objects.count()) == before

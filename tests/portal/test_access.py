@@ -12,12 +12,10 @@ from tests.pg_trace import round_trips
 
 @pytest.mark.django_db(transaction=True)  # real transactions: their BEGIN and COMMIT are counted
 @pytest.mark.parametrize("granted", [True, False])
-def test_a_decision_is_recorded_in_one_transaction_of_six_round_trips_on_postgresql(granted):
-    """The policy's read, then BEGIN, the ledger's pending event and its opening, the access
-    history row, COMMIT: one round trip per statement. (Three when these were sent in one
-    batch with a raw COMMIT inside Django's atomic block, `portal.db_batch`, removed in
-    issue 20: bench/pipeline.py measured the worker's CPU per scan within noise without
-    it, far under the 10 % that would justify it; README "Scans".)"""
+def test_a_decision_is_recorded_in_two_round_trips_on_postgresql(granted):
+    """The policy's read, then ONE statement that writes the ledger's pending event, its
+    opening and the access-history row, all or none without a BEGIN or COMMIT of its own
+    (core.rows.insert_at_once; it was BEGIN, three INSERTs and COMMIT, 6 round trips)."""
     if connection.vendor != "postgresql":
         pytest.skip("round trips counted on PostgreSQL")
     patient, doc = PatientFactory(), ClinicianFactory()
@@ -28,7 +26,7 @@ def test_a_decision_is_recorded_in_one_transaction_of_six_round_trips_on_postgre
         )  # fmt: skip
     trips, decision = round_trips(lambda: authorize(actor=doc, action="upload", patient=patient))
     assert decision.allowed is granted
-    assert trips == 6
+    assert trips == 2
     event = AccessEvent.objects.get(patient=patient)
     assert (event.allowed, event.action) == (granted, "upload")
     assert PendingEvent.objects.filter(event_id=event.ledger_event_id).exists()
