@@ -93,6 +93,7 @@ _INSERTS: dict[tuple[type[models.Model], str], tuple[str, list, Any]] = {}
 
 
 def _insert_plan(model: type[models.Model], using: str) -> tuple[str, list, Any]:
+    """(INSERT without RETURNING, its fields, the serial id field or None), once per model."""
     key = (model, using)
     if key not in _INSERTS:
         q = connections[using].ops.quote_name
@@ -104,25 +105,35 @@ def _insert_plan(model: type[models.Model], using: str) -> tuple[str, list, Any]
             f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)})"  # nosec B608
             f" VALUES ({', '.join(['%s'] * len(fields))})"
         )
-        if auto is not None:
-            sql += f" RETURNING {q(auto.column)}"
         _INSERTS[key] = (sql, fields, auto)
     return _INSERTS[key]
+
+
+def _prepared(obj: models.Model, connection: Any, using: str) -> tuple[str, list, Any]:
+    """The row's INSERT, its values as the ORM prepares them (pre_save, get_db_prep_save),
+    and its serial id field."""
+    sql, fields, auto = _insert_plan(type(obj), using)
+    if auto is not None and getattr(obj, auto.attname) is not None:
+        raise ValueError(f"{type(obj).__name__}: its serial id is the database's to number")
+    return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields], auto
+
+
+def _saved(obj: models.Model, auto: Any, pk: Any, using: str) -> None:
+    if auto is not None:
+        setattr(obj, auto.attname, pk)
+    obj._state.adding = False
+    obj._state.db = using
 
 
 def insert(objs: Sequence[models.Model], *, using: str = "default") -> None:
     """INSERT each instance as a new row (``save(force_insert=True)`` without the signals)."""
     connection = connections[using]
+    q = connection.ops.quote_name
     with connection.cursor() as cursor:
         for obj in objs:
-            sql, fields, auto = _insert_plan(type(obj), using)
-            if auto is not None and getattr(obj, auto.attname) is not None:
-                raise ValueError(f"{type(obj).__name__}: its serial id is the database's to number")
-            cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
-            if auto is not None:
-                setattr(obj, auto.attname, cursor.fetchone()[0])
-            obj._state.adding = False
-            obj._state.db = using
+            sql, values, auto = _prepared(obj, connection, using)
+            cursor.execute(sql + (f" RETURNING {q(auto.column)}" if auto is not None else ""), values)
+            _saved(obj, auto, cursor.fetchone()[0] if auto is not None else None, using)
 
 
 def prefetched(instance: models.Model, related_name: str, rows: list) -> None:
@@ -149,19 +160,14 @@ def insert_at_once(objs: Sequence[models.Model], *, using: str = "default") -> N
     parts, selects, values, autos = [], [], [], []
     # only the models' quoted names and %s placeholders are formatted in (bandit B608)
     for i, obj in enumerate(objs):
-        sql, fields, auto = _insert_plan(type(obj), using)
-        if auto is not None and getattr(obj, auto.attname) is not None:
-            raise ValueError(f"{type(obj).__name__}: its serial id is the database's to number")
+        sql, row, auto = _prepared(obj, connection, using)
         pk, name = q((auto or type(obj)._meta.pk).column), q(f"i{i}")
-        parts.append(f"{name} AS ({sql.split(' RETURNING ', 1)[0]} RETURNING {pk})")
+        parts.append(f"{name} AS ({sql} RETURNING {pk})")
         selects.append(f"(SELECT {pk} FROM {name})")  # nosec B608
-        values += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+        values += row
         autos.append(auto)
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}", values)  # nosec B608
         returned = cursor.fetchone()
     for obj, auto, pk in zip(objs, autos, returned, strict=True):
-        if auto is not None:
-            setattr(obj, auto.attname, pk)
-        obj._state.adding = False
-        obj._state.db = using
+        _saved(obj, auto, pk, using)
