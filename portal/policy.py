@@ -84,14 +84,9 @@ def one_consent_read() -> Iterator[None]:
         _consent_memo.reset(token)
 
 
-# every decision reads these rows: their SQL is compiled once per process (core.rows)
+# every decision reads these rows: their SQL is compiled once per process (core.rows). An
+# actor outside an organisation passes NULL for it, which equals no row's organisation.
 _CONSENTS = Rows(
-    Consent,
-    '"patient_id" = %s AND "is_current" AND "grantee_user_id" = %s',
-    params=("patient_id", "grantee_user_id"),
-    order_by='"created_at" DESC',
-)
-_CONSENTS_WITH_ORG = Rows(
     Consent,
     '"patient_id" = %s AND "is_current" AND ("grantee_user_id" = %s OR "grantee_org_id" = %s)',
     params=("patient_id", "grantee_user_id", "grantee_org_id"),
@@ -102,9 +97,8 @@ _CONSENTS_WITH_ORG = Rows(
 def _read_consents(actor: User, patient: User) -> list:
     """Current-version consents of `patient` whose grantee is the actor or the actor's
     organisation, newest first."""
-    if actor.organisation_id and actor.role in ORGANISATION_ROLES:
-        return _CONSENTS_WITH_ORG.fetch(patient.pk, actor.pk, actor.organisation_id)
-    return _CONSENTS.fetch(patient.pk, actor.pk)
+    org = actor.organisation_id if actor.role in ORGANISATION_ROLES else None
+    return _CONSENTS.fetch(patient.pk, actor.pk, org)
 
 
 def _current_consents(actor: User, patient: User) -> list:

@@ -1,5 +1,5 @@
 """The API's request throttles: DRF's user and anonymous rates (DEFAULT_THROTTLE_RATES), counted
-with `portal.throttle`'s fixed-window counter (one Redis round trip) instead of DRF's default
+with `portal.throttle`'s sliding-window counter (one Redis round trip) instead of DRF's default
 history list, which is read, trimmed and written back whole on every request (its size grows
 with the rate: thousands of timestamps at a hospital integration's rates)."""
 
