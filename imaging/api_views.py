@@ -147,7 +147,7 @@ class ScanCollectionView(generics.GenericAPIView):
             if authorize(actor=request.user, action="view", scan=s, purpose=purpose, record=False).allowed
         ]
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(ScanSummarySerializer(page, many=True).data)
+        return self.get_paginated_response([ScanSummarySerializer.of(s) for s in page])
 
     @extend_schema(
         operation_id="scans_create",
@@ -203,7 +203,7 @@ class ScanDetailView(APIView):
     )
     def get(self, request, scan_id):
         scan = _authorized_scan(request, scan_id, "view")
-        return Response(ScanDetailSerializer(scan).data)
+        return Response(ScanDetailSerializer.of(scan))
 
 
 class ScanStatusView(APIView):

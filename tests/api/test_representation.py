@@ -1,10 +1,15 @@
-"""The scan API's serializers bind their fields once per class (core.api.representation):
-their output must be exactly DRF's own field-by-field output, for scans in every state."""
+"""The scan API's serializers bind their fields once per class (core.api.representation), and
+their `of` functions skip the fields altogether: both outputs must be exactly DRF's own
+field-by-field output, for scans in every state."""
 
 from __future__ import annotations
 
+import zoneinfo
+
 import pytest
+from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from imaging.models import Scan, ScanStatus
 from imaging.serializers import (
@@ -36,6 +41,7 @@ def scans():
     Scan.objects.filter(pk=failed.pk).update(
         status=ScanStatus.FAILED, failure_reason="could not decode", neqr_layer=True
     )
+    Scan.objects.filter(pk=done.pk).update(width=256, height=128)  # a swap of the two would show
     return [Scan.objects.prefetch_related("blobs").get(pk=s.pk) for s in (done, refused, failed)]
 
 
@@ -55,3 +61,27 @@ def test_a_scan_of_every_state_is_covered(scans):
     assert detail[0]["diagnosis"]["applicable"] is not False and detail[0]["objects"]
     assert detail[1]["diagnosis"]["applicable"] is False and detail[1]["diagnosis"]["label"] is None
     assert detail[2]["diagnosis"] is None and detail[2]["neqr_layer"]["applied"] is True
+
+
+def rendered(data) -> bytes:
+    return JSONRenderer().render(data)
+
+
+def test_of_is_the_serializers_output_byte_for_byte(scans):
+    """The views answer with `of(...)`; a client must see exactly what the declared fields give."""
+    for scan in scans:
+        assert rendered(ScanDetailSerializer.of(scan)) == rendered(drf(ScanDetailSerializer, scan)), (
+            scan.status
+        )
+        assert rendered(ScanSummarySerializer.of(scan)) == rendered(drf(ScanSummarySerializer, scan)), (
+            scan.status
+        )
+        for obj in scan.blobs.all():
+            assert rendered(ScanObjectSerializer.of(obj)) == rendered(drf(ScanObjectSerializer, obj))
+
+
+def test_of_follows_the_active_time_zone_as_drf_does(scans):
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Auckland")):
+        ours = ScanDetailSerializer.of(scans[0])
+        theirs = drf(ScanDetailSerializer, scans[0])
+    assert ours["created_at"] == theirs["created_at"] and not ours["created_at"].endswith("Z")
