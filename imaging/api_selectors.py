@@ -6,13 +6,15 @@ decision point in the views (imaging.permissions.authorize).
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from core.keyvault import pseudonym
-from core.rows import Rows, prefetched
+from core.rows import Columns, prefetched, read_joined
 from imaging.models import ObjectKind, Scan, ScanObject
 from portal.consent_selectors import patients_of
-from portal.models import Role, User
+from portal.models import Consent, Role, User
+from portal.policy import consents_join, consents_read
 
 CONTENT_TYPES = {"dicom": "application/dicom", "png": "image/png", "jpeg": "image/jpeg"}
 EXTENSIONS = {"dicom": "dcm", "png": "png", "jpeg": "jpg"}
@@ -40,23 +42,50 @@ def scans_for_patients(patients, *, status: str | None = None, modality: str | N
     return qs.order_by("-created_at", "id")
 
 
-def scan_for_detail(scan_id) -> Scan | None:
+def scan_for_detail(scan_id, reader: User | None = None) -> Scan | None:
+    """The scan with its patient and its stored objects, in ONE statement; with `reader`, the
+    consents its decision will read too (handed to the policy's `one_consent_read` block
+    the caller holds: portal.policy.consents_read)."""
     try:
         scan_id = uuid.UUID(str(scan_id))
     except ValueError:
         return None
-    scan = _SCAN.first(scan_id)
-    if scan is None:
+    parts, params = [_SCAN, _PATIENT, _OBJECTS], []
+    consents = None
+    if reader is not None and getattr(reader, "is_authenticated", False):
+        consents, params = consents_join("c", '"s"."patient_id"', reader)
+        parts.append(_CONSENTS)
+    found = read_joined(_detail_sql(consents), [*params, _SCAN.param("id", scan_id)], parts)
+    if not found[0]:
         return None
-    scan.patient = _USER.first(scan.patient_id)  # type: ignore[assignment]
-    prefetched(scan, "blobs", _OBJECTS.fetch(scan.id))
+    scan, patient = found[0][0], found[1][0]
+    scan.patient = patient
+    prefetched(scan, "blobs", found[2])
+    if consents is not None:
+        consents_read(reader, patient, found[3])
     return scan
 
 
-# the authorized read's three reads, compiled once per process (core.rows)
-_SCAN = Rows(Scan, '"id" = %s', params=("id",))
-_USER = Rows(User, '"id" = %s', params=("id",))
-_OBJECTS = Rows(ScanObject, '"scan_id" = %s', params=("scan_id",))
+# the authorized read's one statement (read_joined): the scan, its patient, its objects and,
+# for a reader, the consents the policy reads; its select lists compiled once per process
+_SCAN = Columns(Scan, "s")
+_PATIENT = Columns(User, "u")
+_OBJECTS = Columns(ScanObject, "o")
+_CONSENTS = Columns(Consent, "c")
+
+
+@functools.cache
+def _detail_sql(consents: str | None) -> str:
+    """The statement, with the consents' join on condition `consents` (the policy's) or none."""
+    columns = [_SCAN.sql(), _PATIENT.sql(), _OBJECTS.sql()] + ([_CONSENTS.sql()] if consents else [])
+    # only quoted names and the policy's constant clause are formatted in (values are %s)
+    return (
+        f"SELECT {', '.join(columns)} FROM {_SCAN.table()}"  # nosec B608
+        f' JOIN {_PATIENT.table()} ON "u"."id" = "s"."patient_id"'
+        f' LEFT JOIN {_OBJECTS.table()} ON "o"."scan_id" = "s"."id"'
+        + (f" LEFT JOIN {_CONSENTS.table()} ON {consents}" if consents else "")
+        + ' WHERE "s"."id" = %s'
+    )
 
 
 def blob_of(scan: Scan, kind: str) -> ScanObject | None:

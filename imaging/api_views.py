@@ -79,17 +79,18 @@ def _refuse(decision, action: str):
 
 def _authorized_scan(request, scan_id, action: str, *, record: bool = True):
     """The scan, if the policy allows `action` on it for the caller's purpose; else a problem."""
-    scan = api_selectors.scan_for_detail(scan_id)
-    if scan is None:
-        raise ApiError("No such patient or scan, or you have no access to it.", 404)
-    decision = authorize(
-        actor=request.user,
-        action=action,
-        patient=scan.patient,
-        scan=scan,
-        purpose=_purpose(request),
-        record=record,
-    )
+    with one_consent_read():  # the scan's read brings the consents the decision reads
+        scan = api_selectors.scan_for_detail(scan_id, reader=request.user)
+        if scan is None:
+            raise ApiError("No such patient or scan, or you have no access to it.", 404)
+        decision = authorize(
+            actor=request.user,
+            action=action,
+            patient=scan.patient,
+            scan=scan,
+            purpose=_purpose(request),
+            record=record,
+        )
     if not decision.allowed:
         _refuse(decision, action)
     return scan

@@ -84,11 +84,23 @@ def one_consent_read() -> Iterator[None]:
         _consent_memo.reset(token)
 
 
-# every decision reads these rows: their SQL is compiled once per process (core.rows). An
-# actor outside an organisation passes NULL for it, which equals no row's organisation.
+def _consents_match(alias: str, patient: str) -> str:
+    """The consent rows every decision reads, as SQL on the table `alias` (or the bare table):
+    `patient` is the patient's id (a placeholder or a joined column), then two placeholders
+    for the actor and the actor's organisation (`_grantee`)."""
+    c = f'"{alias}".' if alias else ""
+    return f'{c}"patient_id" = {patient} AND {c}"is_current" AND ({c}"grantee_user_id" = %s OR {c}"grantee_org_id" = %s)'
+
+
+def _grantee(actor: User) -> tuple:
+    # an actor outside an organisation passes NULL for it, which equals no row's organisation
+    return actor.pk, actor.organisation_id if actor.role in ORGANISATION_ROLES else None
+
+
+# compiled once per process (core.rows)
 _CONSENTS = Rows(
     Consent,
-    '"patient_id" = %s AND "is_current" AND ("grantee_user_id" = %s OR "grantee_org_id" = %s)',
+    _consents_match("", "%s"),
     params=("patient_id", "grantee_user_id", "grantee_org_id"),
     order_by='"created_at" DESC',
 )
@@ -97,8 +109,26 @@ _CONSENTS = Rows(
 def _read_consents(actor: User, patient: User) -> list:
     """Current-version consents of `patient` whose grantee is the actor or the actor's
     organisation, newest first."""
-    org = actor.organisation_id if actor.role in ORGANISATION_ROLES else None
-    return _CONSENTS.fetch(patient.pk, actor.pk, org)
+    return _CONSENTS.fetch(patient.pk, *_grantee(actor))
+
+
+def consents_join(alias: str, patient_column: str, actor: User) -> tuple[str, list]:
+    """(join condition, its parameters) that joins to a read the consent rows a decision for
+    `actor` on the patient in `patient_column` reads. The joined rows go to `consents_read`,
+    so that the decision in the same `one_consent_read` block reads no row itself."""
+    user_id, org_id = _grantee(actor)
+    columns = _CONSENTS.columns
+    return _consents_match(alias, patient_column), [
+        columns.param("grantee_user_id", user_id),
+        columns.param("grantee_org_id", org_id),
+    ]
+
+
+def consents_read(actor: User, patient: User, consents: list) -> None:
+    """Hand the rows a `consents_join` read to this block's decisions for (actor, patient)."""
+    memo = _consent_memo.get()
+    if memo is not None:
+        memo[(actor.pk, patient.pk)] = sorted(consents, key=lambda c: c.created_at, reverse=True)
 
 
 def _current_consents(actor: User, patient: User) -> list:

@@ -18,11 +18,10 @@ from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
-# an authorized detail read: the scan, its patient, its objects, the consent it rests on, and
-# the access event (ledger pending row + private opening + access history: ONE statement on
-# PostgreSQL, core.rows.insert_at_once). The scan and its patient are two single-table reads
-# compiled once per process (core.rows): cheaper in CPU than the ORM's join compiled per call.
-DETAIL_BUDGET = 5
+# an authorized detail read: ONE read (the scan joined to its patient, its objects and the
+# consents the policy reads: imaging.api_selectors.scan_for_detail) and ONE write (ledger
+# pending row + private opening + access history: core.rows.insert_at_once on PostgreSQL)
+DETAIL_BUDGET = 2
 # the list: token-independent fixed part (candidate patients, the scans) + per patient (its
 # consents, once, and the recorded `list` decision); nothing per scan
 LIST_FIXED, LIST_PER_PATIENT = 2, 6

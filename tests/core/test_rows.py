@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from core.rows import Rows, insert, insert_at_once, prefetched
+from core.rows import Columns, Rows, insert, insert_at_once, prefetched, read_joined
 from imaging.models import Scan, ScanObject
 from ledger.models import EntryOpening, PendingEvent
 from portal.consent_services import consent_grant
@@ -45,6 +45,38 @@ def test_rows_build_the_instances_the_orm_builds():
     read = Rows(Consent, '"id" = %s', params=("id",)).first(consent.pk)
     assert read.patient == patient
     read.save(update_fields=["purposes"])
+
+
+def test_a_join_reads_each_tables_rows_once_as_the_orm_builds_them():
+    """A scan joined to its objects (N) and its patient's consents (M) comes back N x M times;
+    each part must still be its distinct rows, field for field the ORM's, and an outer join
+    that finds nothing must give no instance."""
+    patient = PatientFactory()
+    scan, _ = stored_scan(patient)
+    for _ in range(2):
+        consent_grant(patient=patient, grantee_user=ClinicianFactory(), actions=["view"], purposes=["TREAT"])
+    s, u, o, c = Columns(Scan, "s"), Columns(User, "u"), Columns(ScanObject, "o"), Columns(Consent, "c")
+    sql = (
+        f"SELECT {s.sql()}, {u.sql()}, {o.sql()}, {c.sql()} FROM {s.table()}"
+        f' JOIN {u.table()} ON "u"."id" = "s"."patient_id"'
+        f' LEFT JOIN {o.table()} ON "o"."scan_id" = "s"."id"'
+        f' LEFT JOIN {c.table()} ON "c"."patient_id" = "s"."patient_id" AND "c"."version" = %s'
+        ' WHERE "s"."id" = %s ORDER BY "o"."id", "c"."id"'
+    )
+    version = c.param("version", 1)
+    scans, users, objects, consents = read_joined(sql, [version, s.param("id", scan.id)], [s, u, o, c])
+    assert [fields_of(x) for x in scans] == [fields_of(Scan.objects.get(pk=scan.pk))]
+    assert [fields_of(x) for x in users] == [fields_of(User.objects.get(pk=patient.pk))]
+    want_objects = list(ScanObject.objects.filter(scan=scan).order_by("id"))
+    assert len(want_objects) > 1 and [fields_of(x) for x in objects] == [fields_of(x) for x in want_objects]
+    want_consents = list(Consent.objects.filter(patient=patient).order_by("id"))
+    assert len(want_consents) == 2 and [fields_of(x) for x in consents] == [
+        fields_of(x) for x in want_consents
+    ]
+    # nothing joined: the outer join's NULL columns build no consent
+    none = read_joined(sql, [c.param("version", 99), s.param("id", scan.id)], [s, u, o, c])
+    assert none[3] == [] and len(none[2]) == len(want_objects)
+    assert read_joined(sql, [version, s.param("id", uuid.uuid4())], [s, u, o, c]) == [[], [], [], []]
 
 
 def test_a_placeholder_without_its_field_is_refused():
