@@ -124,6 +124,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with the per-request health check skipped for a connection in steady use
+    # (core/db/postgresql/base.py: one statement fewer per request under load)
+    DATABASES["default"]["ENGINE"] = "core.db.postgresql"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # the worker and the web server share the file; wait for locks instead of failing. A
     # transaction takes the write lock when it begins (IMMEDIATE): a deferred one that reads, then
