@@ -93,6 +93,27 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+# a bearer-token call to /api/ without a cookie (portal/wsgi.py): the same chain less the parts
+# that serve people in a browser (static files, session, CSRF, login, second factor, time zone,
+# messages, login-attempt lockout)
+API_MIDDLEWARE = [
+    m
+    for m in MIDDLEWARE
+    if m
+    not in {
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "portal.middleware.SessionIdleRefreshMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django_otp.middleware.OTPMiddleware",
+        "portal.timezones.UserTimeZoneMiddleware",
+        "portal.middleware.SecondFactorRequiredMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "axes.middleware.AxesMiddleware",
+    }
+]
+
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 ASGI_APPLICATION = "portal.asgi.application"

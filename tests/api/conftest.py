@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
+from django.core import signals
 from django.core.management import call_command
+from django.db import close_old_connections
 
 from portal.models import User
 
@@ -83,3 +86,17 @@ def stored_scan(patient, *, uploader=None, modality="CT", original: bytes | None
         for reader in readers:
             keys.wrap_for(object_id=obj.id, patient=patient, data_key=key, reader=reader)
     return scan, plain
+
+
+@contextmanager
+def keep_db_connection():
+    """Calls through the WSGI app end with request_finished, whose close_old_connections would
+    close the test's connection (and its transaction); Django's test client disconnects it the
+    same way around each of its requests."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)

@@ -8,13 +8,9 @@ operations are left out here (they start simulations); the ledger is covered.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 import schemathesis
-from django.core import signals
 from django.core.cache import cache
-from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -27,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 
 from portal.consent_services import consent_grant
 from portal.wsgi import application
-from tests.api.conftest import ALL_READ_SCOPES, fetch_token, register_client, stored_scan
+from tests.api.conftest import ALL_READ_SCOPES, fetch_token, keep_db_connection, register_client, stored_scan
 from tests.factories import PatientFactory
 
 CHECKS = [
@@ -43,20 +39,6 @@ CHECKS = [
 # body conformance of documented answers, and refusal without credentials.
 BASIC_CHECKS = [not_a_server_error, response_schema_conformance, ignored_auth]
 BASIC_ONLY = ("/api/v1/consents",)
-
-
-@contextmanager
-def keep_db_connection():
-    """Calls through the WSGI app end with request_finished, whose close_old_connections would
-    close the test's connection (and its transaction); Django's test client disconnects it the
-    same way around each of its requests."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
