@@ -74,3 +74,67 @@ def test_the_api_refuses_the_request_over_the_limit_with_retry_after(client, mon
     assert codes == [200, 200, 200] and refused.status_code == 429
     assert refused["Content-Type"] == "application/problem+json"
     assert 0 < int(refused["Retry-After"]) <= 60
+
+
+class Processes:
+    """Web processes sharing one count: each has its own reserved chunks."""
+
+    def __init__(self, monkeypatch, n: int) -> None:
+        self.own = [{} for _ in range(n)]
+        self.monkeypatch = monkeypatch
+
+    def allow(self, i: int, ident: str, limit: int) -> bool:
+        self.monkeypatch.setattr(throttle, "_reserved", self.own[i])
+        return allow(ident, limit=limit)
+
+
+def test_chunked_counting_never_passes_the_limit_across_processes(clock, monkeypatch):
+    limit = throttle.CHUNK_FROM * 2
+    procs = Processes(monkeypatch, 3)
+    ident = uuid.uuid4().hex
+    granted, refused = 0, set()
+    turn = 0
+    while len(refused) < 3:
+        i = turn % 3
+        turn += 1
+        if i in refused:
+            continue
+        if procs.allow(i, ident, limit):
+            granted += 1
+        else:
+            refused.add(i)
+    # every reservation was spent before its process asked again: exactly the limit
+    assert granted == limit
+
+
+def test_chunked_counting_saves_round_trips_and_refuses_as_before(clock, monkeypatch):
+    calls = []
+    real = throttle._counts
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(throttle, "_counts", counted)
+    monkeypatch.setattr(throttle, "_reserved", {})
+    ident = uuid.uuid4().hex
+    assert all(allow(ident, limit=1_000_000) for _ in range(1000))
+    assert len(calls) <= 1000 / throttle.CHUNK_MAX + 2
+    # small limits still count every event, and a refused one once
+    calls.clear()
+    small = uuid.uuid4().hex
+    assert [allow(small) for _ in range(5)] == [True, True, True, False, False]
+    assert len(calls) == 5
+
+
+def test_a_refused_chunk_counts_one_event(clock, monkeypatch):
+    monkeypatch.setattr(throttle, "_reserved", {})
+    limit = throttle.CHUNK_FROM
+    ident = uuid.uuid4().hex
+    assert sum(allow(ident, limit=limit) for _ in range(limit + 3)) == limit
+    monkeypatch.setattr(throttle, "_reserved", {})  # another process, whose first chunk is refused
+    assert not allow(ident, limit=limit)
+    clock.now += 60 + 30  # half the window later, half of the old count is left...
+    monkeypatch.setattr(throttle, "_reserved", {})
+    # ...of limit + 4 counted events (3 refusals here and one there): (limit + 4) / 2 of limit
+    assert sum(allow(ident, limit=limit) for _ in range(limit)) == limit - (limit + 4) // 2
