@@ -106,3 +106,22 @@ def test_a_deactivated_service_account_is_refused_at_once_despite_the_cache(clie
     service_user.is_active = False
     service_user.save(update_fields=["is_active"])
     assert client.get(url, **bearer).status_code == 401
+
+
+def test_a_revocation_in_another_process_reaches_this_one_within_the_poll(client, reader):
+    """Another process deletes the token and bumps the shared generation; this process's kept
+    row is trusted for at most GENERATION_POLL_SECONDS more."""
+    import time
+
+    from django.core.cache import cache
+
+    from portal import api_client_selectors
+
+    _, scans, bearer, _ = reader
+    url = f"/api/v1/scans/{scans[0].id}"
+    assert client.get(url, **bearer).status_code == 200  # kept now
+    with connection.cursor() as cursor:  # as another process would: no signal reaches this one
+        cursor.execute("DELETE FROM oauth2_provider_accesstoken")
+    cache.set(api_client_selectors.TOKEN_GENERATION_KEY, time.time_ns(), None)
+    time.sleep(api_client_selectors.GENERATION_POLL_SECONDS + 0.01)
+    assert client.get(url, **bearer).status_code == 401
