@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
@@ -169,6 +169,20 @@ def _float(value) -> float | None:
     return None if value is None else float(value)
 
 
+_ID = "00000000-0000-4000-8000-000000000000"
+_paths: dict[tuple[str, str], str] = {}
+
+
+def _path(name: str, value) -> str:
+    """``reverse(name, args=[value])`` for an id, from the route reversed once per prefix:
+    a list page builds one per row."""
+    key = (name, get_script_prefix())
+    template = _paths.get(key)
+    if template is None:
+        template = _paths[key] = reverse(name, args=[_ID])
+    return template.replace(_ID, str(value))
+
+
 def _datetime(value) -> str | None:
     return None if value is None else _DATETIME.to_representation(value)
 
@@ -198,7 +212,7 @@ class ScanSummarySerializer(BoundOnce, serializers.Serializer):
             "study_date": None if scan.study_date is None else _DATE.to_representation(scan.study_date),
             "created_at": _datetime(scan.created_at),
             "diagnosis_label": _text(scan.diagnosis_label),
-            "url": reverse("imaging-api:scan-detail", args=[scan.id]),
+            "url": _path("imaging-api:scan-detail", scan.id),
         }
 
 
@@ -288,12 +302,10 @@ class ScanDetailSerializer(ScanSummarySerializer):
             ],
             "ledger_event_id": _text(scan.ledger_event_id),
             "ledger_receipt_url": (
-                reverse("ledger-api-receipt", args=[str(scan.ledger_event_id)])
-                if scan.ledger_event_id
-                else None
+                _path("ledger-api-receipt", scan.ledger_event_id) if scan.ledger_event_id else None
             ),
-            "original_url": reverse("imaging-api:scan-original", args=[scan.id]),
-            "preview_url": reverse("imaging-api:scan-preview", args=[scan.id]),
+            "original_url": _path("imaging-api:scan-original", scan.id),
+            "preview_url": _path("imaging-api:scan-preview", scan.id),
             "neqr_layer": NeqrLayerSerializer.of(scan),
         }
 

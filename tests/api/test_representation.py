@@ -85,3 +85,16 @@ def test_of_follows_the_active_time_zone_as_drf_does(scans):
         ours = ScanDetailSerializer.of(scans[0])
         theirs = drf(ScanDetailSerializer, scans[0])
     assert ours["created_at"] == theirs["created_at"] and not ours["created_at"].endswith("Z")
+
+
+def test_of_links_follow_the_script_prefix_as_reverse_does(scans):
+    from django.urls import set_script_prefix
+
+    try:
+        set_script_prefix("/portal/")
+        ours = ScanDetailSerializer.of(scans[0])
+        theirs = drf(ScanDetailSerializer, scans[0])
+    finally:
+        set_script_prefix("/")
+    assert ours["url"].startswith("/portal/api/") and ours["url"] == theirs["url"]
+    assert ours["preview_url"] == theirs["preview_url"]
