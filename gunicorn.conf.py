@@ -20,6 +20,15 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
 
+def post_worker_init(worker):
+    # the application's own objects (Django, DRF, the models, the URL patterns: about 180,000)
+    # are loaded now and live as long as the worker; out of the collector's sight, a full
+    # collection no longer walks them (it paused every thread of the worker for about 80 ms)
+    import gc
+
+    gc.freeze()
+
+
 def child_exit(server, worker):
     # prometheus_client's multiprocess mode: a dead worker's live gauges must not be summed
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

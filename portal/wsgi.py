@@ -17,6 +17,7 @@ portal_handler = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402 - after get_wsgi_application's setup
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 
 class ApiHandler(WSGIHandler):
@@ -32,6 +33,9 @@ class ApiHandler(WSGIHandler):
 
 
 api_handler = ApiHandler()
+# the URL patterns, and with them every view module, load now rather than on the first request:
+# a gunicorn worker then freezes them with the rest of the application (gunicorn.conf.py)
+url_patterns = get_resolver().url_patterns
 
 
 def is_bearer_api_call(environ: dict) -> bool:
