@@ -56,6 +56,15 @@ class Columns(Generic[M]):
         """The select list: every concrete column, in field order."""
         return self._compiled()[0]
 
+    def nulls(self) -> str:
+        """As many NULLs as `sql()` has columns, this model's place in a UNION ALL branch that
+        reads another table; typed on PostgreSQL, which types a union's column by its first
+        branch."""
+        connection = connections[self.using]
+        if connection.vendor != "postgresql":
+            return ", ".join(["NULL"] * self.width)
+        return ", ".join(f"NULL::{f.cast_db_type(connection)}" for f in self.fields)
+
     def table(self) -> str:
         """``"table" "alias"`` for a FROM or JOIN clause (the bare table without an alias)."""
         q = connections[self.using].ops.quote_name
@@ -82,10 +91,11 @@ class Columns(Generic[M]):
 def read_joined(
     sql: str, params: Sequence, parts: Sequence[Columns], *, using: str = "default"
 ) -> list[list]:
-    """Run ONE SELECT whose select list is each part's columns in turn (a join); per part, its
-    distinct instances by primary key in the order first seen (an outer join's missing rows
-    left out). A row of one table joined to the N rows of another and the M of a third comes
-    back N x M times: for a few related rows that is cheaper than a statement per table."""
+    """Run ONE SELECT whose select list is each part's columns in turn; per part, its distinct
+    instances by primary key in the order first seen (rows where its columns are NULL left
+    out). The SELECT may be a join, or a UNION ALL of one branch per table whose other
+    parts' columns are NULL (`Columns.nulls`): a join returns a row and its N and M related
+    rows N x M times, the union each once."""
     with connections[using].cursor() as cursor:
         cursor.execute(sql, list(params))
         rows = cursor.fetchall()

@@ -50,12 +50,14 @@ def scan_for_detail(scan_id, reader: User | None = None) -> Scan | None:
         scan_id = uuid.UUID(str(scan_id))
     except ValueError:
         return None
-    parts, params = [_SCAN, _PATIENT, _OBJECTS], []
+    parts, sid = [_SCAN, _PATIENT, _OBJECTS], _SCAN.param("id", scan_id)
+    params = [sid, sid]
     consents = None
     if reader is not None and getattr(reader, "is_authenticated", False):
-        consents, params = consents_join("c", '"s"."patient_id"', reader)
+        consents, grantee = consents_join("c", '"s"."patient_id"', reader)
         parts.append(_CONSENTS)
-    found = read_joined(_detail_sql(consents), [*params, _SCAN.param("id", scan_id)], parts)
+        params += [*grantee, sid]
+    found = read_joined(_detail_sql(consents), params, parts)
     if not found[0]:
         return None
     scan, patient = found[0][0], found[1][0]
@@ -76,16 +78,26 @@ _CONSENTS = Columns(Consent, "c")
 
 @functools.cache
 def _detail_sql(consents: str | None) -> str:
-    """The statement, with the consents' join on condition `consents` (the policy's) or none."""
-    columns = [_SCAN.sql(), _PATIENT.sql(), _OBJECTS.sql()] + ([_CONSENTS.sql()] if consents else [])
+    """The statement: one branch per table, each row carrying only its own table's columns
+    (the others NULL), so that no row repeats the scan once per object and consent; with the
+    consents' branch on the policy's condition `consents`, or without it."""
+    parts = [_SCAN, _PATIENT, _OBJECTS] + ([_CONSENTS] if consents else [])
+
+    def select(*mine: Columns) -> str:
+        return ", ".join(p.sql() if p in mine else p.nulls() for p in parts)
+
     # only quoted names and the policy's constant clause are formatted in (values are %s)
-    return (
-        f"SELECT {', '.join(columns)} FROM {_SCAN.table()}"  # nosec B608
-        f' JOIN {_PATIENT.table()} ON "u"."id" = "s"."patient_id"'
-        f' LEFT JOIN {_OBJECTS.table()} ON "o"."scan_id" = "s"."id"'
-        + (f" LEFT JOIN {_CONSENTS.table()} ON {consents}" if consents else "")
-        + ' WHERE "s"."id" = %s'
+    sql = (
+        f'SELECT {select(_SCAN, _PATIENT)} FROM {_SCAN.table()} JOIN {_PATIENT.table()} ON "u"."id" = "s"."patient_id"'  # nosec B608
+        ' WHERE "s"."id" = %s'
+        f' UNION ALL SELECT {select(_OBJECTS)} FROM {_OBJECTS.table()} WHERE "o"."scan_id" = %s'  # nosec B608
     )
+    if consents:
+        sql += (
+            f" UNION ALL SELECT {select(_CONSENTS)} FROM {_CONSENTS.table()} JOIN {_SCAN.table()} ON {consents}"  # nosec B608
+            ' WHERE "s"."id" = %s'
+        )
+    return sql
 
 
 def blob_of(scan: Scan, kind: str) -> ScanObject | None:

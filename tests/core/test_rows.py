@@ -79,6 +79,36 @@ def test_a_join_reads_each_tables_rows_once_as_the_orm_builds_them():
     assert read_joined(sql, [version, s.param("id", uuid.uuid4())], [s, u, o, c]) == [[], [], [], []]
 
 
+def test_a_union_of_one_branch_per_table_reads_the_same_rows():
+    """The same rows as the join above, read as a UNION ALL whose branches leave the other
+    tables' columns NULL (typed, on PostgreSQL): each row comes back once."""
+    patient = PatientFactory()
+    scan, _ = stored_scan(patient)
+    consent_grant(patient=patient, grantee_user=ClinicianFactory(), actions=["view"], purposes=["TREAT"])
+    s, u, o, c = Columns(Scan, "s"), Columns(User, "u"), Columns(ScanObject, "o"), Columns(Consent, "c")
+    parts = [s, u, o, c]
+
+    def select(*mine):
+        return ", ".join(p.sql() if p in mine else p.nulls() for p in parts)
+
+    sql = (
+        f'SELECT {select(s, u)} FROM {s.table()} JOIN {u.table()} ON "u"."id" = "s"."patient_id" WHERE "s"."id" = %s'
+        f' UNION ALL SELECT {select(o)} FROM {o.table()} WHERE "o"."scan_id" = %s'
+        f' UNION ALL SELECT {select(c)} FROM {c.table()} WHERE "c"."patient_id" = %s'
+    )
+    sid = s.param("id", scan.id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sid, sid, c.param("patient_id", patient.pk)])
+        assert len(cursor.fetchall()) == 1 + ScanObject.objects.filter(scan=scan).count() + 1
+    scans, users, objects, consents = read_joined(sql, [sid, sid, c.param("patient_id", patient.pk)], parts)
+    assert [fields_of(x) for x in scans] == [fields_of(Scan.objects.get(pk=scan.pk))]
+    assert [fields_of(x) for x in users] == [fields_of(User.objects.get(pk=patient.pk))]
+    assert sorted(x.pk for x in objects) == sorted(
+        ScanObject.objects.filter(scan=scan).values_list("pk", flat=True)
+    )
+    assert [fields_of(x) for x in consents] == [fields_of(x) for x in Consent.objects.filter(patient=patient)]
+
+
 def test_a_placeholder_without_its_field_is_refused():
     with pytest.raises(ValueError, match="placeholder"):
         Rows(Scan, '"id" = %s AND "status" = %s', params=("id",))
