@@ -7,6 +7,7 @@ data) is in `crypto.sealing`, which takes the key explicitly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -56,11 +57,12 @@ def unseal(blob: bytes, *, context: str) -> bytes:
     raise error or SealError("sealed under a master key this installation does not hold")
 
 
+@functools.lru_cache(maxsize=4)
+def _pseudonym_key(configured: str, root: bytes) -> bytes:
+    return bytes.fromhex(configured) if configured else derive(root, b"pseudonym")
+
+
 def pseudonym(kind: str, ident: object) -> str:
     """Pseudonymous id for the ledger: HMAC-SHA256(pseudonym key, kind:id), hex, 32 chars."""
-    key = (
-        bytes.fromhex(settings.QMC_PSEUDONYM_KEY)
-        if settings.QMC_PSEUDONYM_KEY
-        else derive(master_key(), b"pseudonym")
-    )
+    key = _pseudonym_key(settings.QMC_PSEUDONYM_KEY, master_key())  # derived once per key
     return hmac.new(key, f"{kind}:{ident}".encode(), hashlib.sha256).hexdigest()[:32]

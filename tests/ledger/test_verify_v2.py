@@ -224,3 +224,15 @@ def test_verify_openings_names_an_altered_private_index_row(mixed):
     report = verify_database(check_openings=True)
     assert not report["ok"] and report["failure"]["check"] == "opening"
     assert report["failure"]["index"] == _entry(v2).index
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 11, 16])
+def test_commit_all_pads_to_a_multiple_with_fresh_values_and_every_opening_checks(n):
+    facts = {f"field{i}": f"value{i}" for i in range(n)}
+    commitments, openings = commitment.commit_all(facts)
+    assert len(commitments) == max(commitment.PAD_TO, -(-n // commitment.PAD_TO) * commitment.PAD_TO)
+    assert len(set(commitments)) == len(commitments) and commitments == sorted(commitments)
+    salts = [o["salt"] for o in openings.values()]
+    assert len(set(salts)) == n and not set(salts) & set(commitments)
+    if n:
+        assert commitment.check_openings(commitments, openings) == facts
