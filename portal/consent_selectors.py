@@ -1,9 +1,12 @@
 """Reads about consent: who may currently read a scan, which consents a patient has."""
 
+import functools
+
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import BreakGlass, Consent, ConsentStatus, Role, User, UserKeyPair
+from core.rows import Columns, read_joined
+from portal.models import BreakGlass, Consent, ConsentStatus, Organisation, Role, User, UserKeyPair
 from portal.policy import ORGANISATION_ROLES, consent_covers_scan
 
 
@@ -117,26 +120,62 @@ def patient_consents(patient: User):
 
 
 def patients_of(actor: User, at=None):
-    """Patients with an active consent for `actor` (or the actor's organisation), with those consents."""
+    """Patients with an active consent for `actor` (or the actor's organisation), with those
+    consents (their patient, grantee user and grantee organisation loaded), by patient name.
+    One statement compiled once per process (core.rows): every API list and clinician page
+    asks, and the ORM's compiling of this join was a third of an authorized list's CPU."""
     at = at or timezone.now()
-    grantee = Q(grantee_user=actor)
-    if actor.role in ORGANISATION_ROLES and actor.organisation_id:
-        grantee |= Q(grantee_org_id=actor.organisation_id)
-    consents = (
-        Consent.objects.filter(
-            grantee,
-            Q(end__isnull=True) | Q(end__gt=at),
-            is_current=True,
-            status=ConsentStatus.ACTIVE,
-            start__lte=at,
-        )
-        .select_related("patient", "grantee_org", "grantee_user")
-        .order_by("patient__last_name", "patient__first_name")
+    user_id, org_id = actor.pk, actor.organisation_id if actor.role in ORGANISATION_ROLES else None
+    c = _GRANTED[0]
+    consents, patients, orgs, users = read_joined(
+        _granted_sql(),
+        [
+            c.param("grantee_user_id", user_id),
+            c.param("grantee_org_id", org_id),
+            c.param("end", at),
+            c.param("status", ConsentStatus.ACTIVE),
+            c.param("start", at),
+        ],
+        _GRANTED,
     )
+    by_id = {
+        "patient": {p.pk: p for p in patients},
+        "org": {o.pk: o for o in orgs},
+        "user": {u.pk: u for u in users},
+    }
     grouped: dict = {}
     for consent in consents:
+        consent.patient = by_id["patient"][consent.patient_id]
+        consent.grantee_org = by_id["org"].get(consent.grantee_org_id)
+        consent.grantee_user = by_id["user"].get(consent.grantee_user_id)
         grouped.setdefault(consent.patient, []).append(consent)
     return grouped
+
+
+# patients_of's statement: the consents, their patient, grantee organisation and grantee user
+_GRANTED = (
+    Columns(Consent, "c"),
+    Columns(User, "p"),
+    Columns(Organisation, "g"),
+    Columns(User, "gu"),
+)
+
+
+@functools.cache
+def _granted_sql() -> str:
+    c, p, g, gu = _GRANTED
+    # quoted names only; every value is a %s parameter. An actor outside an organisation passes
+    # NULL for it, which equals no row's organisation.
+    return (
+        f"SELECT {c.sql()}, {p.sql()}, {g.sql()}, {gu.sql()} FROM {c.table()}"  # nosec B608
+        f' JOIN {p.table()} ON "p"."id" = "c"."patient_id"'
+        f' LEFT JOIN {g.table()} ON "g"."id" = "c"."grantee_org_id"'
+        f' LEFT JOIN {gu.table()} ON "gu"."id" = "c"."grantee_user_id"'
+        ' WHERE ("c"."grantee_user_id" = %s OR "c"."grantee_org_id" = %s)'
+        ' AND ("c"."end" IS NULL OR "c"."end" > %s) AND "c"."is_current" AND "c"."status" = %s'
+        ' AND "c"."start" <= %s'
+        ' ORDER BY "p"."last_name", "p"."first_name", "c"."created_at" DESC'
+    )
 
 
 def receipt_statuses(event_ids) -> dict:
