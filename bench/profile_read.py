@@ -67,7 +67,6 @@ def main() -> None:
 
     django.setup()
     import base64
-    import io
 
     from django.db import connection, reset_queries
     from django.test import Client
@@ -77,6 +76,7 @@ def main() -> None:
     from portal.management.commands.seed_demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
     from portal.models import User
     from portal.wsgi import application
+    from tests.api.conftest import wsgi_environ
 
     alice = User.objects.get(username="alice")
     scan = Scan.objects.filter(patient=alice, status="done").order_by("created_at").first()
@@ -97,24 +97,7 @@ def main() -> None:
 
     def get() -> None:
         """One request straight into the WSGI application, as gunicorn calls it."""
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": url,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {token}",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-        }
+        environ = wsgi_environ(url, authorization=f"Bearer {token}")
         response = application(environ, start_response)
         b"".join(response)
         response.close()

@@ -69,50 +69,33 @@ INSTALLED_APPS = [
     "federation",
 ]
 
-MIDDLEWARE = [
+# (middleware, whether a bearer-token call to /api/ without a cookie runs it too: portal/wsgi.py
+# gives those calls API_MIDDLEWARE, without the parts that serve people in a browser)
+_MIDDLEWARE = [
     # request counts and latencies by view for /metrics (portal/metrics.py); first and last
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    ("django_prometheus.middleware.PrometheusBeforeMiddleware", True),
     # X-Request-ID on every log line of the request and of the Celery tasks it enqueues (core/logs.py)
-    "portal.request_id.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "portal.headers.SecurityHeadersMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "portal.middleware.SessionIdleRefreshMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    ("portal.request_id.RequestIdMiddleware", True),
+    ("django.middleware.security.SecurityMiddleware", True),
+    ("whitenoise.middleware.WhiteNoiseMiddleware", False),
+    ("csp.middleware.CSPMiddleware", True),
+    ("portal.headers.SecurityHeadersMiddleware", True),
+    ("django.contrib.sessions.middleware.SessionMiddleware", False),
+    ("portal.middleware.SessionIdleRefreshMiddleware", False),
+    ("django.middleware.common.CommonMiddleware", True),
+    ("django.middleware.csrf.CsrfViewMiddleware", False),
+    ("django.contrib.auth.middleware.AuthenticationMiddleware", False),
+    ("django_otp.middleware.OTPMiddleware", False),
     # times in the signed-in person's time zone (portal/timezones.py)
-    "portal.timezones.UserTimeZoneMiddleware",
-    "portal.middleware.SecondFactorRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ("portal.timezones.UserTimeZoneMiddleware", False),
+    ("portal.middleware.SecondFactorRequiredMiddleware", False),
+    ("django.contrib.messages.middleware.MessageMiddleware", False),
+    ("django.middleware.clickjacking.XFrameOptionsMiddleware", True),
+    ("axes.middleware.AxesMiddleware", False),
+    ("django_prometheus.middleware.PrometheusAfterMiddleware", True),
 ]
-
-# a bearer-token call to /api/ without a cookie (portal/wsgi.py): the same chain less the parts
-# that serve people in a browser (static files, session, CSRF, login, second factor, time zone,
-# messages, login-attempt lockout)
-API_MIDDLEWARE = [
-    m
-    for m in MIDDLEWARE
-    if m
-    not in {
-        "whitenoise.middleware.WhiteNoiseMiddleware",
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "portal.middleware.SessionIdleRefreshMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "django_otp.middleware.OTPMiddleware",
-        "portal.timezones.UserTimeZoneMiddleware",
-        "portal.middleware.SecondFactorRequiredMiddleware",
-        "django.contrib.messages.middleware.MessageMiddleware",
-        "axes.middleware.AxesMiddleware",
-    }
-]
+MIDDLEWARE = [m for m, _ in _MIDDLEWARE]
+API_MIDDLEWARE = [m for m, for_api_calls in _MIDDLEWARE if for_api_calls]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import sys
 from contextlib import contextmanager
 
 import cv2
@@ -100,3 +101,28 @@ def keep_db_connection():
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
+
+
+def wsgi_environ(path: str, **headers: str) -> dict:
+    """A GET of `path` (with its query string) as gunicorn hands it to the WSGI application;
+    `headers` by their HTTP names, e.g. ``authorization="Bearer ..."``."""
+    path, _, query = path.partition("?")
+    env = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    env.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
+    return env

@@ -4,8 +4,6 @@ security headers included."""
 
 from __future__ import annotations
 
-import io
-import sys
 import uuid
 
 import pytest
@@ -14,6 +12,7 @@ from django.conf import settings
 from portal import wsgi
 from portal.consent_services import consent_grant
 from tests.api.conftest import ALL_READ_SCOPES, fetch_token, keep_db_connection, register_client, stored_scan
+from tests.api.conftest import wsgi_environ as environ
 from tests.factories import PatientFactory
 
 SECURITY = {
@@ -23,29 +22,6 @@ SECURITY = {
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.request_id.RequestIdMiddleware",
 }
-
-
-def environ(path: str, **headers: str) -> dict:
-    path, _, query = path.partition("?")
-    env = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "testserver",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-    env.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
-    return env
 
 
 def call(handler, env: dict) -> tuple[str, dict, bytes]:
