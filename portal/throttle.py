@@ -90,7 +90,7 @@ def throttle_allow(*, scope: str, ident: str, limit: int, window: int) -> bool:
     overlap = 1.0 - (now - index * window) / window
     before = prev * overlap + count - chunk  # the estimate before this reservation
     granted = min(chunk, math.floor(limit - before))
-    if granted < chunk:  # a refused event still counts, as without chunks; the rest goes back
+    if chunk - max(granted, 1) > 0:  # a refused event still counts, as without chunks; the rest goes back
         _uncount(key, chunk - max(granted, 1))
     if limit >= CHUNK_FROM:
         left_after = limit - before - chunk
