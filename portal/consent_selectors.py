@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.rows import Columns, read_joined
 from portal.models import BreakGlass, Consent, ConsentStatus, Organisation, Role, User, UserKeyPair
-from portal.policy import ORGANISATION_ROLES, consent_covers_scan
+from portal.policy import consent_covers_scan, grantee_ids
 
 
 def consent_readers(consent: Consent) -> list[User]:
@@ -125,7 +125,7 @@ def patients_of(actor: User, at=None):
     One statement compiled once per process (core.rows): every API list and clinician page
     asks, and the ORM's compiling of this join was a third of an authorized list's CPU."""
     at = at or timezone.now()
-    user_id, org_id = actor.pk, actor.organisation_id if actor.role in ORGANISATION_ROLES else None
+    user_id, org_id = grantee_ids(actor)
     c = _GRANTED[0]
     consents, patients, orgs, users = read_joined(
         _granted_sql(),

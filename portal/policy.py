@@ -87,12 +87,13 @@ def one_consent_read() -> Iterator[None]:
 def _consents_match(alias: str, patient: str) -> str:
     """The consent rows every decision reads, as SQL on the table `alias` (or the bare table):
     `patient` is the patient's id (a placeholder or a joined column), then two placeholders
-    for the actor and the actor's organisation (`_grantee`)."""
+    for the actor and the actor's organisation (`grantee_ids`)."""
     c = f'"{alias}".' if alias else ""
     return f'{c}"patient_id" = {patient} AND {c}"is_current" AND ({c}"grantee_user_id" = %s OR {c}"grantee_org_id" = %s)'
 
 
-def _grantee(actor: User) -> tuple:
+def grantee_ids(actor: User) -> tuple:
+    """(user id, organisation id or None) whose consents cover `actor`."""
     # an actor outside an organisation passes NULL for it, which equals no row's organisation
     return actor.pk, actor.organisation_id if actor.role in ORGANISATION_ROLES else None
 
@@ -109,14 +110,14 @@ _CONSENTS = Rows(
 def _read_consents(actor: User, patient: User) -> list:
     """Current-version consents of `patient` whose grantee is the actor or the actor's
     organisation, newest first."""
-    return _CONSENTS.fetch(patient.pk, *_grantee(actor))
+    return _CONSENTS.fetch(patient.pk, *grantee_ids(actor))
 
 
 def consents_join(alias: str, patient_column: str, actor: User) -> tuple[str, list]:
     """(join condition, its parameters) that joins to a read the consent rows a decision for
     `actor` on the patient in `patient_column` reads. The joined rows go to `consents_read`,
     so that the decision in the same `one_consent_read` block reads no row itself."""
-    user_id, org_id = _grantee(actor)
+    user_id, org_id = grantee_ids(actor)
     columns = _CONSENTS.columns
     return _consents_match(alias, patient_column), [
         columns.param("grantee_user_id", user_id),
